@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need on a fresh Debian 12 machine, idempotently:
+# apt packages (clang-22 for the PHP build, native php8.2 as the benchmark peer and PHP test
+# runner), rustup targets for the guests and the static bootstrap. Quick when all is present.
+set -euo pipefail
+
+APT_PACKAGES=(
+  clang-22 lld-22 libclang-rt-22-dev-wasm32 wasi-libc   # PHP -> wasm32-wasi
+  php8.2-cli php8.2-curl                                 # peer for benchmarks, run-tests.php driver
+  musl-tools file xz-utils make                          # static bootstrap, checks, tarball
+  dpkg-dev                                               # apt-get source
+)
+RUST_TARGETS=(wasm32-wasip1 wasm32-wasip2 x86_64-unknown-linux-musl)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing apt packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+installed_targets=$(rustup target list --installed)
+for t in "${RUST_TARGETS[@]}"; do
+  grep -qx "$t" <<<"$installed_targets" || { echo "setup: adding rustup target $t"; rustup target add "$t"; }
+done
