@@ -1,0 +1,225 @@
+#!/usr/bin/env bash
+# Builds PHP 8.2 for wasm32-wasip1 with clang-22 (see /work/shared/notes/php-on-wasi.md):
+#   dist/php-cli.wasm  the PHP CLI, a plain core module (run by `host php`)
+#   dist/php.wasm      the handler component of world lamp:handler/handler (embed SAPI + runtime/)
+#
+# Usage: guests/php/build.sh [--force]
+# Env:   LAMP_CACHE  download cache, default ~/.cache/wasm-lamp
+#        LAMP_PHP_BUILD  build directory, default <repo>/target/php
+#        JOBS  make parallelism, default 2 (the machine is shared)
+#
+# Unchanged inputs (this script, patches/, compat/, runtime/, the tool, the WIT) make it a no-op;
+# a change in runtime/ or the tool only relinks; anything else rebuilds PHP from a fresh tree.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+
+PHP_VERSION=8.2.32
+PHP_DEB_VERSION=8.2.32-1~deb12u1
+PHP_TARBALL=php8.2_${PHP_VERSION}.orig.tar.xz
+# From the Checksums-Sha256 of Debian's php8.2_8.2.32-1~deb12u1.dsc (bookworm main).
+PHP_SHA256=e02aa173c236c12791696254d607da680e6d5516f8f5c2339642de7c4f944bd2
+
+LAMP_CACHE=${LAMP_CACHE:-$HOME/.cache/wasm-lamp}
+BUILD=${LAMP_PHP_BUILD:-$ROOT/target/php}
+JOBS=${JOBS:-2}
+DIST=$HERE/dist
+SRC=$BUILD/php-$PHP_VERSION
+LLVM_BIN=/usr/lib/llvm-22/bin
+FORCE=0
+[[ ${1:-} == --force ]] && FORCE=1
+
+log() { printf '[php %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+hash_files() { # stable hash of file names + contents
+  (cd "$HERE" && find "$@" -type f ! -name '*.orig' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+}
+
+# --- toolchain ------------------------------------------------------------------------------
+need_setup=0
+for t in clang-22 wasm-ld-22 "$LLVM_BIN/llvm-ar" php8.2 apt-get; do
+  command -v "$t" >/dev/null || need_setup=1
+done
+[[ -f /usr/include/wasm32-wasi/stdio.h && -f /usr/lib/llvm-22/lib/clang/22/lib/wasi/libclang_rt.builtins-wasm32.a ]] || need_setup=1
+if ((need_setup)); then
+  log "toolchain incomplete: running scripts/setup.sh"
+  bash "$ROOT/scripts/setup.sh"
+fi
+
+# --- input hashes -----------------------------------------------------------------------------
+# core: what changes the PHP build itself; glue: what only changes the handler link.
+CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256"; hash_files patches compat; } | sha256sum | cut -c1-16)
+GLUE_HASH=$( { echo "$CORE_HASH"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
+
+if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm ]]; then
+  log "up to date (inputs $GLUE_HASH): $DIST/php-cli.wasm, $DIST/php.wasm"
+  exit 0
+fi
+mkdir -p "$BUILD" "$DIST" "$LAMP_CACHE"
+
+# --- source -----------------------------------------------------------------------------------
+fetch_source() {
+  local dir=$LAMP_CACHE/php-src
+  local tarball=$dir/$PHP_TARBALL
+  if [[ -f $tarball ]] && echo "$PHP_SHA256  $tarball" | sha256sum -c --quiet 2>/dev/null; then
+    echo "$tarball"; return
+  fi
+  log "downloading $PHP_TARBALL from Debian's php8.2 source package"
+  # A private sources list: the system's apt configuration has no deb-src and stays untouched.
+  local apt=$LAMP_CACHE/apt
+  mkdir -p "$apt/lists/partial" "$dir"
+  local mirror
+  mirror=$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror:-http://deb.debian.org/debian} bookworm main" >"$apt/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$apt/lists")
+  apt-get "${opts[@]}" -qq update >&2
+  (cd "$dir" && apt-get "${opts[@]}" -qq source --download-only "php8.2=$PHP_DEB_VERSION" >&2)
+  echo "$PHP_SHA256  $tarball" | sha256sum -c --quiet || die "$tarball: sha256 mismatch"
+  echo "$tarball"
+}
+
+# --- the wasm toolchain in $BUILD/bin ------------------------------------------------------
+make_toolchain() {
+  local sr=$BUILD/sysroot bin=$BUILD/bin lib=$BUILD/compat
+  rm -rf "$sr" "$bin" "$lib"
+  mkdir -p "$sr/include" "$sr/lib" "$bin" "$lib"
+  # Private sysroot: with the default one clang also searches the host's /usr/include, and
+  # glibc headers silently fill the gaps of wasi-libc.
+  for t in wasm32-wasi wasm32-wasip1; do
+    ln -s /usr/include/wasm32-wasi "$sr/include/$t"
+    ln -s /usr/lib/wasm32-wasi "$sr/lib/$t"
+  done
+  # clang runs wasm-opt from PATH after linking at -O; Debian's binaryen 108 cannot read
+  # clang-22's output, so a do-nothing wasm-opt goes first on PATH.
+  cat >"$bin/wasm-opt" <<'EOF'
+#!/bin/sh
+in=; out=
+while [ $# -gt 0 ]; do
+  case "$1" in -o) out=$2; shift ;; -*) ;; *) in=$1 ;; esac
+  shift
+done
+[ -n "$in" ] && [ -n "$out" ] && [ "$in" != "$out" ] && cp "$in" "$out"
+exit 0
+EOF
+  # The compiler wrapper: PHP's configure and Makefiles drop LDFLAGS/LIBS in places, so the
+  # target, sysroot, compat header and link libraries are added here, every time.
+  cat >"$bin/wasi-cc" <<EOF
+#!/usr/bin/env bash
+# Generated by guests/php/build.sh.
+args=() link=1 force_include=1
+for a in "\$@"; do
+  case "\$a" in
+    # libtool's -export-dynamic exports ~2,200 symbols and keeps their dead code alive.
+    -export-dynamic|-rdynamic|-Wl,-export-dynamic|-Wl,--export-dynamic) continue ;;
+    -c|-S|-E|-M|-MM) link=0 ;;
+    # autoconf's probes declare \`char f();\`, which clashes with wasi_compat.h's prototypes.
+    conftest.c|*/conftest.c) force_include=0 ;;
+    *.S|*.s) force_include=0 ;;
+  esac
+  args+=("\$a")
+done
+pre=(--target=wasm32-wasip1 --sysroot=$sr -isystem $HERE/compat/include -Qunused-arguments
+  -Wno-deprecated -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_MMAN -D_WASI_EMULATED_GETPID
+  -D_WASI_EMULATED_PROCESS_CLOCKS
+  -DZEND_ENABLE_ZVAL_LONG64=1
+  -mllvm -wasm-enable-sjlj -mllvm -wasm-use-legacy-eh=false)
+((force_include)) && pre+=(-include $HERE/compat/wasi_compat.h)
+post=()
+((link)) && post+=(-Wl,-z,stack-size=8388608 -Wl,--strip-debug -L$lib -llampcompat
+  -lwasi-emulated-signal -lwasi-emulated-mman -lwasi-emulated-getpid
+  -lwasi-emulated-process-clocks)
+exec /usr/bin/clang-22 "\${pre[@]}" "\${args[@]}" "\${post[@]}"
+EOF
+  chmod +x "$bin/wasm-opt" "$bin/wasi-cc"
+  # The compat library, linked into everything (configure's probes too, so they see it).
+  for f in stubs.c stubs_net.c sjlj.c sjlj_tag.S; do
+    "$bin/wasi-cc" -O2 -c "$HERE/compat/$f" -o "$lib/${f%.*}.o"
+  done
+  "$LLVM_BIN/llvm-ar" rcs "$lib/liblampcompat.a" "$lib"/*.o
+}
+
+build_core() {
+  local tarball
+  tarball=$(fetch_source)
+  log "unpacking $(basename "$tarball")"
+  rm -rf "$SRC" "$BUILD/core.stamp"
+  tar -xJf "$tarball" -C "$BUILD"
+  for p in "$HERE"/patches/*.patch; do
+    log "patch $(basename "$p")"
+    patch -s -p1 -d "$SRC" <"$p"
+  done
+  make_toolchain
+  export PATH=$BUILD/bin:$PATH
+  log "configure"
+  (
+    cd "$SRC"
+    # Empty pkg-config paths keep the host's libraries (valgrind, oniguruma, ...) out.
+    PKG_CONFIG_LIBDIR="" PKG_CONFIG_PATH="" \
+    CC="$BUILD/bin/wasi-cc" CFLAGS="-O2" \
+    AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" NM="$LLVM_BIN/llvm-nm" \
+    ac_cv_func_getrusage=no ac_cv_struct_flock=no \
+    ./configure --host=wasm32-wasi --build=x86_64-pc-linux-gnu --prefix=/usr/local \
+      --disable-all --enable-cli --enable-embed=static --disable-cgi --disable-phpdbg \
+      --without-pear --without-pcre-jit --disable-fiber-asm --disable-zend-signals \
+      --disable-opcache --without-valgrind --without-sqlite3 \
+      --enable-ctype --enable-tokenizer --enable-filter --enable-mbstring --disable-mbregex \
+      >"$BUILD/configure.log" 2>&1 || { tail -30 "$BUILD/configure.log"; die "configure failed (log: $BUILD/configure.log)"; }
+  )
+  log "make -j$JOBS (a few minutes; log: $BUILD/make.log)"
+  (cd "$SRC" && nice make -j"$JOBS" >"$BUILD/make.log" 2>&1) || {
+    grep -E 'error|undefined' "$BUILD/make.log" | head -40
+    die "make failed (log: $BUILD/make.log)"
+  }
+  echo "$CORE_HASH" >"$BUILD/core.stamp"
+}
+
+start=$SECONDS
+if ((FORCE)) || [[ ! -f $BUILD/core.stamp || $(cat "$BUILD/core.stamp") != "$CORE_HASH" ]]; then
+  build_core
+else
+  log "PHP core up to date (inputs $CORE_HASH)"
+fi
+export PATH=$BUILD/bin:$PATH
+
+cp "$SRC/sapi/cli/php" "$DIST/php-cli.wasm"
+log "php-cli.wasm: $(stat -c %s "$DIST/php-cli.wasm") bytes"
+
+# --- the handler component ------------------------------------------------------------------
+if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
+  log "building lamp-php-tool"
+  (cd "$ROOT" && cargo build -q -p lamp-php-tool)
+  TOOL=$ROOT/target/debug/lamp-php-tool
+  GLUE=$BUILD/glue
+  rm -rf "$GLUE" && mkdir -p "$GLUE"
+  "$TOOL" bindgen-c --wit "$ROOT/wit/handler.wit" --world handler --out-dir "$GLUE"
+  # The prelude, embedded as a C string (line numbers kept: only "<?php" is cut).
+  php8.2 -n -r '$s = substr(file_get_contents($argv[1]), 5);
+    echo "static const char LAMP_PRELUDE[] = ", json_encode($s, JSON_UNESCAPED_SLASHES), ";\n";' \
+    "$HERE/runtime/prelude.php" >"$GLUE/lamp_prelude.h"
+  incs=(-I"$GLUE" -I"$SRC" -I"$SRC/main" -I"$SRC/Zend" -I"$SRC/TSRM" -I"$SRC/sapi/embed")
+  objs=()
+  for c in "$HERE"/runtime/*.c "$GLUE"/*.c; do
+    o=$GLUE/$(basename "${c%.c}").o
+    wasi-cc -O2 -Wall "${incs[@]}" -c "$c" -o "$o"
+    objs+=("$o")
+  done
+  log "linking the handler core module"
+  # A reactor: no main; _initialize runs constructors, lamp_init starts PHP once (and is what
+  # wizer runs at build time), handle serves one request per call.
+  wasi-cc -O2 -mexec-model=reactor -o "$GLUE/php-handler-core.wasm" "${objs[@]}" "$GLUE"/*_component_type.o \
+    "$SRC/libs/libphp.a" -Wl,--export=lamp_init
+  core=$GLUE/php-handler-core.wasm
+  if [[ ${LAMP_PHP_WIZER:-1} == 1 ]]; then
+    log "pre-initialising with wizer (lamp_init)"
+    "$TOOL" wizer "$core" -o "$GLUE/php-handler-wizened.wasm" --init-func lamp_init
+    core=$GLUE/php-handler-wizened.wasm
+  fi
+  log "componentizing"
+  "$TOOL" componentize "$core" -o "$DIST/php.wasm"
+  log "php.wasm: $(stat -c %s "$DIST/php.wasm") bytes"
+fi
+
+echo "$GLUE_HASH" >"$BUILD/glue.stamp"
+log "done in $((SECONDS - start)) s"

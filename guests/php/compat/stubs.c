@@ -1,0 +1,60 @@
+/*
+ * Definitions for what wasi_compat.h declares. The rule: fail with ENOSYS where the caller
+ * can report an error; succeed quietly where failing would only break portable code for no
+ * gain (flock with one process, chmod on a filesystem without permission bits).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int dup(int fd) { (void)fd; errno = ENOSYS; return -1; }
+int dup2(int fd, int to) { (void)fd; (void)to; errno = ENOSYS; return -1; }
+int chown(const char *p, uid_t u, gid_t g) { (void)p; (void)u; (void)g; errno = ENOSYS; return -1; }
+int fchown(int fd, uid_t u, gid_t g) { (void)fd; (void)u; (void)g; errno = ENOSYS; return -1; }
+int lchown(const char *p, uid_t u, gid_t g) { (void)p; (void)u; (void)g; errno = ENOSYS; return -1; }
+
+/* root, so that is_readable()/is_writable() look at the (absent) mode bits as the owner */
+uid_t getuid(void) { return 0; }
+uid_t geteuid(void) { return 0; }
+gid_t getgid(void) { return 0; }
+gid_t getegid(void) { return 0; }
+int getgroups(int size, gid_t list[]) { (void)size; (void)list; return 0; }
+int getdtablesize(void) { return 1024; }
+pid_t getppid(void) { return 1; }
+
+int gethostname(char *name, size_t len)
+{
+	static const char host[] = "localhost";
+	if (len < sizeof host) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(name, host, sizeof host);
+	return 0;
+}
+
+int chmod(const char *p, mode_t m) { (void)p; (void)m; return 0; }
+int fchmod(int fd, mode_t m) { (void)fd; (void)m; return 0; }
+int lchmod(const char *p, mode_t m) { (void)p; (void)m; return 0; }
+
+mode_t umask(mode_t mask)
+{
+	static mode_t current = 022;
+	mode_t old = current;
+	current = mask & 0777;
+	return old;
+}
+
+FILE *popen(const char *c, const char *m) { (void)c; (void)m; errno = ENOSYS; return NULL; }
+int pclose(FILE *f) { (void)f; errno = ENOSYS; return -1; }
+
+/* Only fiber stacks ask for guard pages: failing here makes `new Fiber` fail with a clear
+ * exception instead of crashing on the first switch (there is no ucontext on WASI). */
+int mprotect(void *a, size_t l, int p) { (void)a; (void)l; (void)p; errno = ENOTSUP; return -1; }
+int madvise(void *a, size_t l, int adv) { (void)a; (void)l; (void)adv; return 0; }
+
+int flock(int fd, int op) { (void)fd; (void)op; return 0; }
