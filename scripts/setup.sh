@@ -6,6 +6,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   clang-22 lld-22 libclang-rt-22-dev-wasm32 wasi-libc   # PHP -> wasm32-wasi
+  llvm-22                                                # llvm-ar/llvm-nm for wasm objects (PHP build)
   php8.2-cli php8.2-curl                                 # peer for benchmarks, run-tests.php driver
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   dpkg-dev                                               # apt-get source
