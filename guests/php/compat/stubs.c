@@ -58,3 +58,38 @@ int mprotect(void *a, size_t l, int p) { (void)a; (void)l; (void)p; errno = ENOT
 int madvise(void *a, size_t l, int adv) { (void)a; (void)l; (void)adv; return 0; }
 
 int flock(int fd, int op) { (void)fd; (void)op; return 0; }
+
+int socket(int d, int t, int p) { (void)d; (void)t; (void)p; errno = ENOSYS; return -1; }
+int socketpair(int d, int t, int p, int fds[2]) { (void)d; (void)t; (void)p; (void)fds; errno = ENOSYS; return -1; }
+int bind(int fd, const struct sockaddr *a, unsigned int l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
+int connect(int fd, const struct sockaddr *a, unsigned int l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
+int listen(int fd, int b) { (void)fd; (void)b; errno = ENOSYS; return -1; }
+int setsockopt(int fd, int lv, int n, const void *v, unsigned int l) { (void)fd; (void)lv; (void)n; (void)v; (void)l; errno = ENOSYS; return -1; }
+int getsockname(int fd, struct sockaddr *a, unsigned int *l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
+int getpeername(int fd, struct sockaddr *a, unsigned int *l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
+
+/* Only a fallback of PHP's (mkstemp is used first); refuse rather than race. */
+char *mktemp(char *t) { if (t && *t) { *t = '\0'; } return t; }
+
+/* syslog: to stderr, one line per message. */
+#include <stdarg.h>
+#include <syslog.h>
+
+static const char *syslog_ident;
+
+void openlog(const char *ident, int option, int facility) { (void)option; (void)facility; syslog_ident = ident; }
+void closelog(void) { syslog_ident = NULL; }
+int setlogmask(int mask) { (void)mask; return 0xff; }
+
+void syslog(int priority, const char *format, ...)
+{
+	va_list ap;
+	(void)priority;
+	if (syslog_ident) {
+		fprintf(stderr, "%s: ", syslog_ident);
+	}
+	va_start(ap, format);
+	vfprintf(stderr, format, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}

@@ -47,6 +47,20 @@ int pclose(struct _IO_FILE *stream);
 int mprotect(void *addr, size_t len, int prot);
 int madvise(void *addr, size_t len, int advice);
 
+/* sys/socket.h: WASI preview 1 can use sockets it is given, not make them */
+struct sockaddr;
+int socket(int domain, int type, int protocol);
+int socketpair(int domain, int type, int protocol, int fds[2]);
+int bind(int fd, const struct sockaddr *addr, unsigned int len);
+int connect(int fd, const struct sockaddr *addr, unsigned int len);
+int listen(int fd, int backlog);
+int setsockopt(int fd, int level, int name, const void *value, unsigned int len);
+int getsockname(int fd, struct sockaddr *__restrict addr, unsigned int *__restrict len);
+int getpeername(int fd, struct sockaddr *__restrict addr, unsigned int *__restrict len);
+
+/* stdlib.h */
+char *mktemp(char *template_);
+
 /* sys/file.h declares flock but wasi-libc does not define it; WASI has one process per file. */
 int flock(int fd, int operation);
 

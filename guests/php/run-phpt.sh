@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs PHP's own tests (tests/lang, ext/json/tests of the PHP source that build.sh unpacked)
+# against our php-cli.wasm: native php8.2 drives run-tests.php, and the PHP under test is a
+# wrapper that execs `$LAMP_HOST php ...`. The results are compared with phpt-expected.txt:
+# an unlisted test that does not pass, or a listed test that now passes, fails this script.
+#
+# Usage: guests/php/run-phpt.sh [run-tests.php test paths...]   (default: tests/lang ext/json/tests)
+# Env:   LAMP_HOST  the host binary (default <repo>/target/debug/host)
+#        LAMP_PHP_BUILD  build directory of build.sh (default <repo>/target/php)
+#        JOBS  parallel test workers (default 2)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+HOST=${LAMP_HOST:-$ROOT/target/debug/host}
+SRC=${LAMP_PHP_BUILD:-$ROOT/target/php}/php-8.2.32
+CLI=$HERE/dist/php-cli.wasm
+EXPECTED=$HERE/phpt-expected.txt
+JOBS=${JOBS:-2}
+
+die() { echo "run-phpt: error: $*" >&2; exit 2; }
+[[ -x $HOST ]] || die "no host binary at $HOST (cargo build -p host, or set LAMP_HOST)"
+HOST=$(cd "$(dirname "$HOST")" && pwd)/$(basename "$HOST")
+[[ -f $CLI ]] || die "no $CLI: run guests/php/build.sh first"
+[[ -f $SRC/run-tests.php ]] || die "no PHP source at $SRC: run guests/php/build.sh first"
+command -v php8.2 >/dev/null || die "php8.2 (native) is needed to drive run-tests.php: run scripts/setup.sh"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/lamp-phpt.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# exec, so that run-tests' timeout (which kills its `sh -c` child) kills the guest too.
+cat >"$work/php" <<WRAP
+#!/bin/sh
+exec "$HOST" php --php-cli "$CLI" "\$@"
+WRAP
+chmod +x "$work/php"
+
+tests=("$@")
+((${#tests[@]})) || tests=(tests/lang ext/json/tests)
+
+# Warm the .cwasm cache once, so parallel workers do not all compile PHP at the same time.
+"$work/php" -n -r 'echo "php-cli.wasm: PHP ", PHP_VERSION, ", PHP_INT_SIZE ", PHP_INT_SIZE, "\n";'
+
+cd "$SRC"
+start=$SECONDS
+TEST_PHP_EXECUTABLE="$work/php" php8.2 -n run-tests.php -j"$JOBS" -q --offline --no-color \
+  --no-progress --set-timeout 60 -W "$work/results.txt" "${tests[@]}" >"$work/run-tests.log" 2>&1 || true
+echo "run-tests.php finished in $((SECONDS - start)) s"
+[[ -s $work/results.txt ]] || { tail -30 "$work/run-tests.log"; die "run-tests.php wrote no results"; }
+
+php8.2 -n "$HERE/phpt-compare.php" "$work/results.txt" "$EXPECTED" "$SRC" "${tests[@]}"

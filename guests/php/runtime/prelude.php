@@ -1,0 +1,126 @@
+<?php
+// The PHP half of the handler runtime, compiled once per invocation by lamp_php.c (which
+// strips this first line and embeds the rest). It finds the user's handler, calls it and
+// turns every outcome into [true, response] or [false, errorType, errorMessage, stackTrace].
+// Fatal errors (bailouts) never come back here: lamp_php.c reports those.
+//
+// Handler lookup, given LAMP_PHP_SCRIPT (absolute path) and LAMP_PHP_FUNCTION (may be empty):
+// - the script is required once; its return value is kept;
+// - a named function that exists is called;
+// - otherwise, if the script returned a callable (Bref style), that is called, so a Bref
+//   handler keeps working whatever the function name is set to;
+// - otherwise Runtime.NoSuchHandler.
+// The handler gets (array $event, Lamp\Context $context); the event is the JSON decoded to
+// associative arrays.
+
+namespace Lamp;
+
+const LAMP_PRELUDE_FILE = __FILE__;
+
+/** What Lambda tells about the invocation, as the handler's second argument. */
+final class Context implements \JsonSerializable
+{
+    public readonly string $requestId;
+
+    public function __construct(
+        public readonly string $awsRequestId,
+        public readonly int $deadlineMs,
+        public readonly string $invokedFunctionArn,
+        public readonly ?string $traceId,
+        public readonly ?string $clientContext,
+        public readonly ?string $cognitoIdentity,
+        public readonly string $functionName,
+        public readonly string $functionVersion,
+        public readonly int $memoryLimitInMb,
+        public readonly string $logGroupName,
+        public readonly string $logStreamName,
+    ) {
+        $this->requestId = $awsRequestId;
+    }
+
+    public function getRemainingTimeInMillis(): int
+    {
+        return max(0, $this->deadlineMs - (int) floor(microtime(true) * 1000));
+    }
+
+    public function getAwsRequestId(): string { return $this->awsRequestId; }
+    public function getDeadlineMs(): int { return $this->deadlineMs; }
+    public function getInvokedFunctionArn(): string { return $this->invokedFunctionArn; }
+    public function getTraceId(): ?string { return $this->traceId; }
+    public function getFunctionName(): string { return $this->functionName; }
+    public function getFunctionVersion(): string { return $this->functionVersion; }
+    public function getMemoryLimitInMb(): int { return $this->memoryLimitInMb; }
+    public function getLogGroupName(): string { return $this->logGroupName; }
+    public function getLogStreamName(): string { return $this->logStreamName; }
+
+    public function jsonSerialize(): array
+    {
+        return get_object_vars($this);
+    }
+}
+
+/** @return array{0: false, 1: string, 2: string, 3: list<string>} */
+function failure(string $type, string $message, array $trace = []): array
+{
+    return [false, $type, $message, $trace];
+}
+
+/** Frames of a Throwable, innermost first, without this runtime's own frames. */
+function frames(\Throwable $e): array
+{
+    $lines = [$e->getFile() . ':' . $e->getLine()];
+    foreach ($e->getTrace() as $i => $f) {
+        if (($f['file'] ?? '') === LAMP_PRELUDE_FILE) {
+            break; // the call into the handler: everything below is the runtime
+        }
+        $where = isset($f['file']) ? $f['file'] . '(' . ($f['line'] ?? 0) . ')' : '[internal function]';
+        $lines[] = "#$i $where: " . ($f['class'] ?? '') . ($f['type'] ?? '') . $f['function'] . '()';
+    }
+    return $lines;
+}
+
+/** Runs the handler once; called by lamp_php.c with the raw event and the context fields. */
+function run(string $event, array $context): array
+{
+    $script = (string) getenv('LAMP_PHP_SCRIPT');
+    $function = (string) getenv('LAMP_PHP_FUNCTION');
+    if ($script === '') {
+        return failure('Runtime.NoSuchHandler', 'no handler script: the host did not set LAMP_PHP_SCRIPT');
+    }
+    if (!is_file($script)) {
+        return failure('Runtime.NoSuchHandler', "handler script $script not found: check the handler setting and that the file is in the deployment package");
+    }
+    try {
+        // A closure, so the script's top-level variables do not see ours.
+        $returned = (static fn () => require func_get_arg(0))($script);
+
+        if ($function !== '' && is_callable($function)) {
+            $handler = $function;
+        } elseif (is_callable($returned)) {
+            $handler = $returned;
+        } elseif ($function !== '') {
+            return failure('Runtime.NoSuchHandler', "function $function() is not defined in $script (and the script does not return a callable)");
+        } else {
+            return failure('Runtime.NoSuchHandler', "$script does not return a callable and no handler function was named");
+        }
+
+        try {
+            $data = json_decode($event, true, 512, JSON_THROW_ON_ERROR);
+        } catch (\JsonException $e) {
+            return failure('Runtime.InvalidEvent', 'the event is not valid JSON: ' . $e->getMessage());
+        }
+
+        $result = $handler($data, new Context(...$context));
+
+        if (is_string($result)) {
+            return [true, $result];
+        }
+        try {
+            return [true, json_encode($result, JSON_THROW_ON_ERROR)];
+        } catch (\JsonException $e) {
+            return failure('Runtime.MarshalError', 'the handler returned a value that cannot be encoded as JSON: ' . $e->getMessage());
+        }
+    } catch (\Throwable $e) {
+        return failure(get_class($e), $e->getMessage(), frames($e));
+    }
+}
