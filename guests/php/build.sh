@@ -202,7 +202,7 @@ if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
   objs=()
   for c in "$HERE"/runtime/*.c "$GLUE"/*.c; do
     o=$GLUE/$(basename "${c%.c}").o
-    wasi-cc -O2 -Wall "${incs[@]}" -c "$c" -o "$o"
+    wasi-cc -O2 -Wall -D_GNU_SOURCE "${incs[@]}" -c "$c" -o "$o"
     objs+=("$o")
   done
   log "linking the handler core module"

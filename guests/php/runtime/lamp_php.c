@@ -117,7 +117,7 @@ static void set_string(handler_string_t *out, const char *s, size_t len)
 	out->len = len;
 }
 
-static void set_error(exports_handler_error_t *err, const char *type, const char *message,
+static void set_error(handler_error_t *err, const char *type, const char *message,
                       size_t message_len)
 {
 	set_string(&err->error_type, type, strlen(type));
@@ -126,7 +126,7 @@ static void set_error(exports_handler_error_t *err, const char *type, const char
 	err->stack_trace.len = 0;
 }
 
-static void set_trace(exports_handler_error_t *err, HashTable *frames)
+static void set_trace(handler_error_t *err, HashTable *frames)
 {
 	uint32_t n = zend_hash_num_elements(frames), i = 0;
 	zval *frame;
@@ -157,7 +157,7 @@ static void add_opt_str(zval *arr, const char *key, const handler_option_string_
 }
 
 /* The context record as named arguments of Lamp\Context's constructor. */
-static void context_array(zval *arr, const exports_handler_context_t *c)
+static void context_array(zval *arr, const handler_context_t *c)
 {
 	array_init(arr);
 	add_str(arr, "awsRequestId", &c->request_id);
@@ -174,7 +174,7 @@ static void context_array(zval *arr, const exports_handler_context_t *c)
 }
 
 /* Reads the prelude's answer: [true, response] or [false, type, message, trace]. */
-static bool take_result(zval *result, handler_string_t *ret, exports_handler_error_t *err)
+static bool take_result(zval *result, handler_string_t *ret, handler_error_t *err)
 {
 	zval *ok, *a, *b, *c;
 	if (Z_TYPE_P(result) != IS_ARRAY
@@ -204,7 +204,7 @@ static bool take_result(zval *result, handler_string_t *ret, exports_handler_err
 #define LAMP_FATAL_ERRORS (E_ERROR | E_CORE_ERROR | E_COMPILE_ERROR | E_USER_ERROR | E_RECOVERABLE_ERROR | E_PARSE)
 
 /* After a bailout: PHP's last error, or exit() (which unwinds the same way). */
-static void take_bailout(exports_handler_error_t *err)
+static void take_bailout(handler_error_t *err)
 {
 	if (PG(last_error_message) && (PG(last_error_type) & LAMP_FATAL_ERRORS)) {
 		zend_string *m = PG(last_error_message);
@@ -226,8 +226,8 @@ static void take_bailout(exports_handler_error_t *err)
 	}
 }
 
-bool exports_handler_handle(handler_string_t *event, exports_handler_context_t *context,
-                            handler_string_t *ret, exports_handler_error_t *err)
+bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
+                            handler_string_t *ret, handler_error_t *err)
 {
 	bool ok = false;
 
@@ -280,6 +280,6 @@ bool exports_handler_handle(handler_string_t *event, exports_handler_context_t *
 
 out:
 	handler_string_free(event);
-	exports_handler_context_free(context);
+	handler_context_free(context);
 	return ok;
 }
