@@ -68,6 +68,9 @@ int setsockopt(int fd, int lv, int n, const void *v, unsigned int l) { (void)fd;
 int getsockname(int fd, struct sockaddr *a, unsigned int *l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
 int getpeername(int fd, struct sockaddr *a, unsigned int *l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
 
+long sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a, unsigned int l) { (void)fd; (void)b; (void)n; (void)f; (void)a; (void)l; errno = ENOSYS; return -1; }
+long recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, unsigned int *l) { (void)fd; (void)b; (void)n; (void)f; (void)a; (void)l; errno = ENOSYS; return -1; }
+
 /* Only a fallback of PHP's (mkstemp is used first); refuse rather than race. */
 char *mktemp(char *t) { if (t && *t) { *t = '\0'; } return t; }
 

@@ -57,6 +57,9 @@ int listen(int fd, int backlog);
 int setsockopt(int fd, int level, int name, const void *value, unsigned int len);
 int getsockname(int fd, struct sockaddr *__restrict addr, unsigned int *__restrict len);
 int getpeername(int fd, struct sockaddr *__restrict addr, unsigned int *__restrict len);
+long sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, unsigned int alen);
+long recvfrom(int fd, void *__restrict buf, size_t len, int flags, struct sockaddr *__restrict addr,
+              unsigned int *__restrict alen);
 
 /* stdlib.h */
 char *mktemp(char *template_);
@@ -76,6 +79,9 @@ int flock(int fd, int operation);
 #endif
 #ifndef SO_ERROR
 # define SO_ERROR 4
+#endif
+#ifndef PF_UNIX
+# define PF_UNIX 3 /* = wasi-libc's AF_UNIX */
 #endif
 #ifndef SOL_IP
 # define SOL_IP 0
