@@ -1,1 +1,46 @@
-fn main(){}
+//! The `host` binary: parse arguments, set up logging, dispatch, print the error chain.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use host::commands::{Cli, Command, bootstrap::BootstrapCommand};
+
+fn main() -> ExitCode {
+    // Lambda starts the runtime as `bootstrap` with no arguments: that name, or no subcommand
+    // while `AWS_LAMBDA_RUNTIME_API` is set, means runtime mode.
+    let invoked_as_bootstrap = std::env::args_os()
+        .next()
+        .and_then(|argv0| {
+            std::path::Path::new(&argv0)
+                .file_name()
+                .map(|n| n == "bootstrap")
+        })
+        .unwrap_or(false);
+    let command = if invoked_as_bootstrap {
+        Command::Bootstrap(BootstrapCommand::default())
+    } else {
+        match Cli::parse().command {
+            Some(command) => command,
+            None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+                Command::Bootstrap(BootstrapCommand::default())
+            }
+            None => {
+                eprintln!("error: no subcommand given; see `host --help`");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    match &command {
+        Command::Bootstrap(_) => host::logging::init_from_lambda_env(),
+        _ => host::logging::init(host::logging::LogFormat::Text, tracing::Level::INFO),
+    }
+    match command.execute() {
+        Ok(code) => code,
+        Err(err) => {
+            // One line: the error and its causes, so a user sees what to fix without a backtrace.
+            let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", chain.join(": "));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+# wasm-lamp — the commands a newcomer types. Every target installs what it needs first
+# (scripts/setup.sh is idempotent and quick when all is there).
+
+CARGO ?= cargo
+HOST_DEBUG := target/debug/host
+PHP_RUNTIME := guests/php/dist/php.wasm
+
+.PHONY: setup demo demo-rust php host test test-rust test-phpt layers bench clean-php
+
+setup:
+	@bash scripts/setup.sh
+
+host: setup
+	$(CARGO) build -p host
+
+php: setup
+	bash guests/php/build.sh
+
+# The seed's example: the PHP handler src/index.php on {"name":"world"}.
+demo: host php
+	$(HOST_DEBUG) run examples/hello-php/src/index.php --event '{"name":"world"}'
+	@echo
+
+# The same seed example as a Rust handler component.
+demo-rust: setup
+	$(CARGO) build -p host -p test-artifacts
+	$(HOST_DEBUG) run target/guests/wasm32-wasip2/release/hello_rust.wasm --event '{"name":"world"}'
+	@echo
+
+test: setup php
+	$(CARGO) test --workspace
+	bash guests/php/run-phpt.sh
+
+layers: setup php
+	$(CARGO) run --release -p lamp-layer -- --out dist
+
+clean-php:
+	rm -rf guests/php/dist target/php

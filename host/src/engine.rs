@@ -1,0 +1,152 @@
+//! The one place that owns wasmtime's `Config`.
+//!
+//! Every path that compiles or loads code (`host run`, `host compile`, `host php`, the bootstrap)
+//! builds its engine here: a `.cwasm` only loads into an engine whose settings match the engine
+//! that wrote it, so there must be exactly one recipe.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+/// How often the epoch advances. Deadlines are rounded up to whole ticks, so this is the
+/// precision of `Sandbox.Timedout`; a tick costs one atomic increment, so 10 ms is cheap.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Wasm stack per invocation. The default 512 KiB traps PHP around JSON nesting depth 2000
+/// (`json_encode`/`json_decode` recurse natively); 16 MiB took it past 10,000 on this machine.
+pub const MAX_WASM_STACK: usize = 16 << 20;
+
+/// Largest linear memory a guest may reach (Lambda's largest function is 10,240 MB); the
+/// per-invocation limit from `--memory` is enforced below this by the store's limiter.
+pub const MAX_MEMORY_BYTES: usize = 10_240 << 20;
+
+/// Settings that change what the engine accepts; everything else is fixed here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Concurrent instances the pooling allocator should have slots for.
+    pub max_instances: u32,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self { max_instances: 8 }
+    }
+}
+
+/// The compile-affecting settings, shared by every engine we make (so `.cwasm` files agree).
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config
+        // Handlers are components of the `lamp:handler` world.
+        .wasm_component_model(true)
+        // PHP's zend_try/zend_bailout are setjmp/longjmp, which clang lowers to wasm
+        // exceptions (exnref); Rust guests do not need them but pay nothing for them.
+        .wasm_exceptions(true)
+        // Deadlines: a guest that loops forever is stopped at the next epoch check.
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        // Trap messages carry function names: they become the Lambda error's stack trace.
+        .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
+        .cranelift_opt_level(OptLevel::Speed)
+        // A fresh instance per invocation maps the initial memory image copy-on-write
+        // instead of copying data segments: PHP's 3 MB of data costs a page fault per touch.
+        .memory_init_cow(true);
+    config
+}
+
+/// The pooling allocator keeps instance slots, memories and tables warm between invocations,
+/// which is what makes a fresh instance per event cost microseconds. It reserves address
+/// space up front, so it is sized to the concurrency we serve.
+fn pooling_config(options: EngineOptions) -> PoolingAllocationConfig {
+    let instances = options.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        // A componentized PHP has the main module, the WASI adapter and small shims.
+        .total_core_instances(instances * 8)
+        .max_core_instances_per_component(16)
+        .total_memories(instances * 4)
+        .max_memories_per_component(4)
+        .total_tables(instances * 8)
+        .max_tables_per_component(8)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .max_component_instance_size(1 << 20)
+        .max_core_instance_size(1 << 20)
+        .table_elements(100_000)
+        // Keep the first MiB of each slot resident: a hello-world touches little more.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(64 << 10);
+    pool
+}
+
+/// Builds the engine. The pooling allocator is used where the machine lets us reserve its
+/// address space (some containers cap virtual memory); otherwise instances are allocated on
+/// demand, which is slower per invocation but otherwise the same.
+pub fn build_engine(options: EngineOptions) -> Result<Engine> {
+    let mut pooled = base_config();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(options)));
+    let engine = match Engine::new(&pooled) {
+        Ok(engine) => engine,
+        Err(err) => {
+            tracing::debug!("pooling allocator unavailable ({err:#}); allocating on demand");
+            Engine::new(&base_config())
+                .map_err(anyhow::Error::from)
+                .context("failed to create the wasmtime engine")?
+        }
+    };
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread for the rest of
+/// the engine's life. One ticker per engine; engines are few (one per process in practice).
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("failed to spawn the epoch ticker thread");
+}
+
+/// Epoch ticks for a duration, rounded up, at least one.
+pub fn ticks_for(duration: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos();
+    (duration.as_nanos().div_ceil(tick)).max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_round_up() {
+        assert_eq!(ticks_for(Duration::from_millis(1)), 1);
+        assert_eq!(ticks_for(Duration::from_millis(10)), 1);
+        assert_eq!(ticks_for(Duration::from_millis(11)), 2);
+        assert_eq!(ticks_for(Duration::from_secs(3)), 300);
+    }
+}
+
+/// Native stack for threads that run guests: wasm frames live on the calling thread's stack,
+/// so it must hold [`MAX_WASM_STACK`] plus the host's own frames, or a deep guest would hit
+/// the thread's guard page instead of a clean `Runtime.StackOverflow` trap.
+pub const GUEST_THREAD_STACK: usize = MAX_WASM_STACK + (8 << 20);
+
+/// Runs `f` on a fresh thread with a [`GUEST_THREAD_STACK`] stack and waits for it.
+pub fn on_guest_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("guest".into())
+            .stack_size(GUEST_THREAD_STACK)
+            .spawn_scoped(scope, f)
+            .expect("failed to spawn a guest thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}

@@ -1,0 +1,282 @@
+//! Finding the handler named by `_HANDLER` (or given to `host run`) on disk.
+//!
+//! Rules, in order (the README shows examples):
+//! 1. a name ending in `.wasm` or `.cwasm` is a component file, relative to the task root;
+//! 2. `NAME` or `NAME.FUNCTION`: a component `NAME.cwasm` or `NAME.wasm`, first in the task
+//!    root, then in the layers' handler folder (`/opt/lamp/handlers`);
+//! 3. else a PHP script `NAME.php` or `src/NAME.php` in the task root, run by the PHP runtime
+//!    component from the layers (`/opt/lamp/php.cwasm` or `php.wasm`); the function called
+//!    is `FUNCTION` if given, else `NAME` (the seed's `_HANDLER=index` calls `index()`).
+//!
+//! A `.cwasm` is preferred to a `.wasm` of the same name when both exist.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::types;
+use crate::handler::InitError;
+
+/// Where the function's code appears inside the sandbox, as on Lambda.
+pub const GUEST_TASK_ROOT: &str = "/var/task";
+/// Where the layers appear inside the sandbox, as on Lambda.
+pub const GUEST_LAYERS_ROOT: &str = "/opt";
+/// Our folder inside the layers root.
+pub const LAYER_DIR: &str = "lamp";
+/// Folder of handler components shipped in a layer, inside [`LAYER_DIR`].
+pub const LAYER_HANDLERS_DIR: &str = "handlers";
+/// Environment variable that points at a PHP runtime component, overriding the lookup.
+pub const PHP_RUNTIME_ENV: &str = "LAMP_PHP_RUNTIME";
+
+/// What a handler name resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// A handler component, run as it is.
+    Component { path: PathBuf },
+    /// A PHP script, run by the PHP runtime component.
+    Php(PhpHandler),
+}
+
+/// A PHP handler: the script, the function to call, and the runtime that runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhpHandler {
+    /// The runtime component (`php.cwasm` or `php.wasm`).
+    pub runtime: PathBuf,
+    /// The task root on the host, mapped read-only to [`GUEST_TASK_ROOT`].
+    pub task_root: PathBuf,
+    /// The script's path inside the sandbox, e.g. `/var/task/src/index.php`.
+    pub guest_script: String,
+    /// The function to call; `None` for a script that returns its handler (Bref style).
+    pub function: Option<String>,
+}
+
+impl PhpHandler {
+    /// The environment variables through which the PHP runtime learns what to run.
+    pub fn guest_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("LAMP_PHP_SCRIPT".to_string(), self.guest_script.clone())];
+        if let Some(function) = &self.function {
+            env.push(("LAMP_PHP_FUNCTION".to_string(), function.clone()));
+        }
+        env
+    }
+}
+
+/// Resolves `_HANDLER` in the task root, then the layers root.
+pub fn resolve_handler(
+    handler: &str,
+    task_root: &Path,
+    layers_root: &Path,
+) -> Result<Resolved, InitError> {
+    let mut tried = Vec::new();
+    let handler = handler.trim();
+    if handler.is_empty() {
+        return Err(InitError {
+            error_type: types::NO_SUCH_HANDLER,
+            message: "_HANDLER is empty; set the function's handler, e.g. `index` for src/index.php or `hello` for hello.wasm".into(),
+        });
+    }
+    if handler.ends_with(".wasm") || handler.ends_with(".cwasm") {
+        let path = task_root.join(handler);
+        if path.is_file() {
+            return Ok(Resolved::Component { path });
+        }
+        tried.push(path);
+        return Err(not_found(handler, &tried));
+    }
+    let (name, function) = match handler.split_once('.') {
+        Some((name, function)) => (name, Some(function)),
+        None => (handler, None),
+    };
+    let handlers_dir = layers_root.join(LAYER_DIR).join(LAYER_HANDLERS_DIR);
+    for dir in [task_root, handlers_dir.as_path()] {
+        for ext in ["cwasm", "wasm"] {
+            let path = dir.join(format!("{name}.{ext}"));
+            if path.is_file() {
+                return Ok(Resolved::Component { path });
+            }
+            tried.push(path);
+        }
+    }
+    for relative in [format!("{name}.php"), format!("src/{name}.php")] {
+        let path = task_root.join(&relative);
+        if path.is_file() {
+            let runtime = find_php_runtime(layers_root).map_err(|looked| {
+                let list = looked.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ");
+                InitError {
+                    error_type: types::NO_SUCH_HANDLER,
+                    message: format!(
+                        "`{}` is a PHP handler, but no PHP runtime was found (tried {list}); add the php layer \
+                         (php.zip) to the function, or set {PHP_RUNTIME_ENV}",
+                        path.display()
+                    ),
+                }
+            })?;
+            return Ok(Resolved::Php(PhpHandler {
+                runtime,
+                task_root: task_root.to_path_buf(),
+                guest_script: format!("{GUEST_TASK_ROOT}/{relative}"),
+                function: Some(function.unwrap_or(name).to_string()),
+            }));
+        }
+        tried.push(path);
+    }
+    Err(not_found(handler, &tried))
+}
+
+/// The PHP handler for a script given by path (`host run src/index.php`): the task root is
+/// the folder above `src/` when the script is in one (the seed's layout), else its own folder.
+pub fn php_script(
+    script: &Path,
+    function: Option<&str>,
+    runtime: Option<&Path>,
+    layers_root: &Path,
+) -> Result<PhpHandler, InitError> {
+    if !script.is_file() {
+        return Err(InitError {
+            error_type: types::NO_SUCH_HANDLER,
+            message: format!(
+                "PHP script `{}` does not exist; give the path of the handler's .php file",
+                script.display()
+            ),
+        });
+    }
+    let script = script.canonicalize().map_err(|e| InitError {
+        error_type: types::NO_SUCH_HANDLER,
+        message: format!("failed to resolve `{}`: {e}", script.display()),
+    })?;
+    let dir = script.parent().expect("a canonical file path has a parent");
+    let task_root = match dir.file_name() {
+        Some(name) if name == "src" => dir.parent().unwrap_or(dir),
+        _ => dir,
+    };
+    let relative = script
+        .strip_prefix(task_root)
+        .expect("the task root is an ancestor of the script");
+    let stem = script.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let runtime = match runtime {
+        Some(path) if path.is_file() => Ok(path.to_path_buf()),
+        Some(path) => Err(vec![path.to_path_buf()]),
+        None => find_php_runtime(layers_root),
+    };
+    let runtime = runtime.map_err(|looked| InitError {
+        error_type: types::NO_SUCH_HANDLER,
+        message: format!(
+            "no PHP runtime component found (tried {}); build it with `make php`, or pass --php-runtime",
+            looked.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+        ),
+    })?;
+    Ok(PhpHandler {
+        runtime,
+        task_root: task_root.to_path_buf(),
+        guest_script: format!("{GUEST_TASK_ROOT}/{}", relative.display()),
+        function: function.map(str::to_string).or(stem),
+    })
+}
+
+/// Looks for the PHP runtime component: `$LAMP_PHP_RUNTIME`, the layers, then the places a
+/// development build puts it (beside the host binary, and the repository's `guests/php/dist`).
+/// On failure, returns every path tried.
+pub fn find_php_runtime(layers_root: &Path) -> Result<PathBuf, Vec<PathBuf>> {
+    if let Some(path) = std::env::var_os(PHP_RUNTIME_ENV).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(vec![path])
+        };
+    }
+    let mut dirs = vec![layers_root.join(LAYER_DIR)];
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+    {
+        dirs.push(exe_dir.clone());
+        // target/{debug,release}/host -> the repository root.
+        if let Some(repo) = exe_dir.parent().and_then(Path::parent) {
+            dirs.push(repo.join("guests/php/dist"));
+        }
+    }
+    let mut tried = Vec::new();
+    for dir in dirs {
+        for name in ["php.cwasm", "php.wasm"] {
+            let path = dir.join(name);
+            if path.is_file() {
+                return Ok(path);
+            }
+            tried.push(path);
+        }
+    }
+    Err(tried)
+}
+
+fn not_found(handler: &str, tried: &[PathBuf]) -> InitError {
+    let list = tried
+        .iter()
+        .map(|p| format!("  {}", p.display()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    InitError {
+        error_type: types::NO_SUCH_HANDLER,
+        message: format!(
+            "no handler `{handler}` found; tried:\n{list}\nput NAME.wasm (a component) or src/NAME.php in the function's code, \
+             or set _HANDLER to one that exists"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_in_task_root_wins_over_layer_and_php() {
+        let task = tempfile::tempdir().unwrap();
+        let layers = tempfile::tempdir().unwrap();
+        std::fs::write(task.path().join("hello.wasm"), b"").unwrap();
+        std::fs::create_dir_all(layers.path().join("lamp/handlers")).unwrap();
+        std::fs::write(layers.path().join("lamp/handlers/hello.wasm"), b"").unwrap();
+        let resolved = resolve_handler("hello.handle", task.path(), layers.path()).unwrap();
+        assert_eq!(
+            resolved,
+            Resolved::Component {
+                path: task.path().join("hello.wasm")
+            }
+        );
+    }
+
+    #[test]
+    fn missing_handler_lists_every_path_tried() {
+        let task = tempfile::tempdir().unwrap();
+        let layers = tempfile::tempdir().unwrap();
+        let err = resolve_handler("nope", task.path(), layers.path()).unwrap_err();
+        assert_eq!(err.error_type, types::NO_SUCH_HANDLER);
+        for tried in [
+            "nope.cwasm",
+            "nope.wasm",
+            "lamp/handlers/nope.wasm",
+            "nope.php",
+            "src/nope.php",
+        ] {
+            assert!(
+                err.message.contains(tried),
+                "{tried} missing from {}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn php_script_in_src_gets_the_seed_layout() {
+        let task = tempfile::tempdir().unwrap();
+        let layers = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(task.path().join("src")).unwrap();
+        std::fs::write(task.path().join("src/index.php"), b"<?php").unwrap();
+        std::fs::create_dir_all(layers.path().join("lamp")).unwrap();
+        std::fs::write(layers.path().join("lamp/php.wasm"), b"").unwrap();
+        let Resolved::Php(php) = resolve_handler("index", task.path(), layers.path()).unwrap()
+        else {
+            panic!("expected a PHP handler")
+        };
+        assert_eq!(php.guest_script, "/var/task/src/index.php");
+        assert_eq!(php.function.as_deref(), Some("index"));
+        assert_eq!(php.runtime, layers.path().join("lamp/php.wasm"));
+    }
+}
