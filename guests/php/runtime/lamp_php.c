@@ -261,6 +261,11 @@ bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
 			context_array(&args[1], context);
 			if (call_user_function(NULL, NULL, &fn, &result, 2, args) == SUCCESS && !EG(exception)) {
 				ok = take_result(&result, ret, err);
+			} else if (EG(exception) && (zend_is_unwind_exit(EG(exception))
+			                             || zend_is_graceful_exit(EG(exception)))) {
+				/* exit()/die() in PHP 8 unwinds with an internal object that no catch sees. */
+				take_bailout(err);
+				zend_clear_exception();
 			} else {
 				static const char msg[] = "the PHP runtime prelude could not be called";
 				set_error(err, "Runtime.InternalError", msg, sizeof msg - 1);
