@@ -46,6 +46,8 @@ fn base_config() -> Config {
         // Deadlines: a guest that loops forever is stopped at the next epoch check.
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
+        // wasmtime insists on this even for synchronous calls, which never use it.
+        .async_stack_size(MAX_WASM_STACK + (1 << 20))
         // Trap messages carry function names: they become the Lambda error's stack trace.
         .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
         .cranelift_opt_level(OptLevel::Speed)

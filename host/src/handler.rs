@@ -165,6 +165,7 @@ impl HandlerComponent {
             .and_then(|handler| handler.call_handle(&mut store, event, context));
         let duration = started.elapsed();
         let limiter = &store.data().limiter;
+        let stderr_tail = store.data().stderr.tail();
         let result = match called {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(guest)) => Err(LambdaError {
@@ -177,6 +178,7 @@ impl HandlerComponent {
                 limiter.refused(),
                 timeout,
                 sandbox.memory_limit,
+                &stderr_tail,
             )),
         };
         Outcome {
@@ -267,6 +269,7 @@ fn classify_failure(
     memory_refused: bool,
     timeout: Duration,
     memory_limit: usize,
+    stderr_tail: &[String],
 ) -> LambdaError {
     let stack_trace = err
         .downcast_ref::<WasmBacktrace>()
@@ -276,7 +279,7 @@ fn classify_failure(
                 .map(|frame| {
                     let func = frame
                         .func_name()
-                        .map(str::to_string)
+                        .map(|name| format!("{:#}", rustc_demangle::demangle(name)))
                         .unwrap_or_else(|| format!("<func {}>", frame.func_index()));
                     match frame.module().name() {
                         Some(module) => format!("{module}!{func}"),
@@ -318,6 +321,17 @@ fn classify_failure(
             "the handler overflowed its stack (deep or endless recursion)",
         )
         .with_stack_trace(stack_trace);
+    }
+    // A Rust panic prints `panicked at FILE:LINE:COL:` and then its message before it traps.
+    if let Some(at) = stderr_tail.iter().rposition(|line| line.contains("panicked at")) {
+        let location = stderr_tail[at].split("panicked at ").nth(1).unwrap_or("").trim_end_matches(':');
+        let message: Vec<&str> = stderr_tail[at + 1..]
+            .iter()
+            .map(String::as_str)
+            .take_while(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        return LambdaError::new(types::TRAP, format!("the handler panicked at {location}: {}", message.join("\n")))
+            .with_stack_trace(stack_trace);
     }
     let message = match trap {
         Some(trap) => format!("the handler trapped: {trap}"),

@@ -133,6 +133,8 @@ pub struct State {
     pub table: ResourceTable,
     /// The memory cap and peak of this invocation.
     pub limiter: MemoryLimiter,
+    /// The guest's stderr, for the message of a trap (a Rust panic prints its message there).
+    pub stderr: LogStream,
 }
 
 impl WasiView for State {
@@ -147,10 +149,11 @@ impl WasiView for State {
 impl State {
     /// Builds the state for one invocation; guest output is logged under `request_id`.
     pub fn new(config: &SandboxConfig, request_id: &str) -> Result<Self> {
+        let stderr = LogStream::new(request_id, "stderr");
         let mut wasi = WasiCtxBuilder::new();
         wasi.envs(&config.env)
             .stdout(LogStream::new(request_id, "stdout"))
-            .stderr(LogStream::new(request_id, "stderr"))
+            .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
@@ -174,6 +177,7 @@ impl State {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(config.memory_limit),
+            stderr,
         })
     }
 }
@@ -191,7 +195,12 @@ struct LineBuffer {
     request_id: String,
     stream: &'static str,
     pending: Vec<u8>,
+    /// The last lines written, up to [`TAIL_LINES`].
+    tail: std::collections::VecDeque<String>,
 }
+
+/// Lines of output kept for error messages.
+const TAIL_LINES: usize = 8;
 
 impl LineBuffer {
     fn push(&mut self, mut bytes: &[u8]) {
@@ -212,6 +221,10 @@ impl LineBuffer {
         let line = String::from_utf8_lossy(&self.pending);
         let line = line.strip_suffix('\r').unwrap_or(&line);
         tracing::info!(target: "guest", request_id = %self.request_id, stream = self.stream, "{line}");
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.to_string());
         self.pending.clear();
     }
 }
@@ -231,6 +244,7 @@ impl LogStream {
             request_id: request_id.to_string(),
             stream,
             pending: Vec::new(),
+            tail: Default::default(),
         };
         Self {
             inner: Arc::new(Mutex::new(buffer)),
@@ -238,10 +252,21 @@ impl LogStream {
     }
 
     fn push(&self, bytes: &[u8]) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(bytes);
+        self.lock().push(bytes);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LineBuffer> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The last lines written (the unfinished one included), oldest first.
+    pub fn tail(&self) -> Vec<String> {
+        let buffer = self.lock();
+        let mut lines: Vec<String> = buffer.tail.iter().cloned().collect();
+        if !buffer.pending.is_empty() {
+            lines.push(String::from_utf8_lossy(&buffer.pending).into_owned());
+        }
+        lines
     }
 }
 

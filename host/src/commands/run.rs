@@ -34,7 +34,7 @@ pub struct RunCommand {
     #[arg(long, conflicts_with = "event_file")]
     pub event: Option<String>,
     /// A file holding the event JSON. Without --event or --event-file, stdin is read
-    /// (or `{}` when stdin is a terminal).
+    /// (or `{}` when stdin is a terminal or empty).
     #[arg(long, value_name = "PATH")]
     pub event_file: Option<PathBuf>,
     /// Memory size in MB [default: AWS_LAMBDA_FUNCTION_MEMORY_SIZE, else 128].
@@ -172,7 +172,12 @@ impl RunCommand {
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("failed to read the event from stdin")?;
-            (text, "stdin".to_string())
+            if text.trim().is_empty() {
+                // Nothing piped in (CI, cron): the same as a terminal.
+                ("{}".to_string(), "the default event".to_string())
+            } else {
+                (text, "stdin".to_string())
+            }
         };
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&event) {
             bail!(

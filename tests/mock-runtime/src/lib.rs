@@ -80,6 +80,9 @@ pub enum Fault {
     Status500,
     /// Close the connection without answering.
     Close,
+    /// Handle the request as usual, then close the connection without answering: the
+    /// runtime cannot know its post arrived, retries it, and gets `400` for the retry.
+    HandleThenClose,
 }
 
 #[derive(Default)]
@@ -321,7 +324,7 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply, Cl
             shared.inner.lock().unwrap().requests.push(record(0));
             return Err(CloseConnection);
         }
-        None => {}
+        Some(Fault::HandleThenClose) | None => {}
     }
 
     if is_next && method == "GET" {
@@ -403,6 +406,9 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply, Cl
             (StatusCode::NOT_FOUND, r#"{"errorType":"NotFound"}"#)
         }
     };
+    if fault == Some(Fault::HandleThenClose) {
+        return Err(CloseConnection);
+    }
     Ok(reply(status, text))
 }
 

@@ -1,0 +1,94 @@
+//! Loading handler code fast: a `.cwasm` made by a compatible engine is mapped as it is;
+//! anything else is compiled once and the result cached on disk (keyed by the wasm's
+//! sha256 and the engine's compatibility hash), so the next cold start maps it instead.
+
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::handler::{CodeSource, HandlerComponent, InitError, load_component};
+
+/// How the code of a handler was obtained, for the logs and the cold-start breakdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadPath {
+    /// A `.cwasm` shipped beside the handler (e.g. in the php layer).
+    Shipped(PathBuf),
+    /// A `.cwasm` this host compiled earlier and cached.
+    Cached(PathBuf),
+    /// Compiled now (and cached at the path, if writing the cache worked).
+    Compiled { cached: Option<PathBuf> },
+}
+
+/// Loads `path` (`.wasm` or `.cwasm`), using and filling the cache in `cache_dir`.
+pub fn load_cached(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<(HandlerComponent, LoadPath), InitError> {
+    let started = Instant::now();
+    let wasm = if path.extension().is_some_and(|e| e == "cwasm") {
+        match load_component(engine, path) {
+            Ok((component, source)) => {
+                let handler = HandlerComponent::from_component(engine, component, path, source)?;
+                tracing::debug!(path = %path.display(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "mapped precompiled handler");
+                return Ok((handler, LoadPath::Shipped(path.to_path_buf())));
+            }
+            Err(err) => {
+                let wasm = path.with_extension("wasm");
+                if !wasm.is_file() {
+                    return Err(err);
+                }
+                tracing::warn!("{}; compiling `{}` instead", err.message, wasm.display());
+                wasm
+            }
+        }
+    } else {
+        path.to_path_buf()
+    };
+    let bytes = std::fs::read(&wasm).map_err(|e| InitError {
+        error_type: crate::error::types::NO_SUCH_HANDLER,
+        message: format!("failed to read `{}`: {e}", wasm.display()),
+    })?;
+    let cache_file = cache_dir.map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, &bytes))));
+    if let Some(cached) = cache_file.as_deref().filter(|p| p.is_file()) {
+        match load_component(engine, cached) {
+            Ok((component, _)) => {
+                let handler = HandlerComponent::from_component(engine, component, &wasm, CodeSource::Precompiled)?;
+                return Ok((handler, LoadPath::Cached(cached.to_path_buf())));
+            }
+            Err(err) => tracing::warn!("ignoring the cached `{}`: {}", cached.display(), err.message),
+        }
+    }
+    let (component, source) = load_component(engine, &wasm)?;
+    let cached = cache_file.and_then(|file| match write_cache(&component, &file) {
+        Ok(()) => Some(file),
+        Err(e) => {
+            tracing::warn!("could not cache the compiled handler at `{}`: {e:#}", file.display());
+            None
+        }
+    });
+    let handler = HandlerComponent::from_component(engine, component, &wasm, source)?;
+    Ok((handler, LoadPath::Compiled { cached }))
+}
+
+/// sha256 of the wasm plus the engine's compatibility hash: a different wasmtime or engine
+/// setting gives a different file, never a wrong one.
+fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+    let mut engine_hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hasher);
+    let mut sha = Sha256::new();
+    sha.update(wasm);
+    sha.update(engine_hasher.finish().to_le_bytes());
+    sha.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes atomically (temp file + rename) so a concurrent or interrupted start never maps half a file.
+fn write_cache(component: &Component, file: &Path) -> anyhow::Result<()> {
+    let dir = file.parent().expect("cache files live in a directory");
+    std::fs::create_dir_all(dir)?;
+    let bytes = component.serialize().map_err(anyhow::Error::from)?;
+    let temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(temp.path(), bytes)?;
+    temp.persist(file)?;
+    Ok(())
+}

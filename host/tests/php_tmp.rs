@@ -1,0 +1,2 @@
+#[path = "../../tests/it/php.rs"]
+mod php;
