@@ -1,1 +1,7 @@
-fn main() {}
+//! Integration tests of the real `host` binary and library, one module per area.
+
+mod bootstrap;
+mod cli;
+mod invoke;
+mod php;
+mod util;
