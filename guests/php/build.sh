@@ -7,6 +7,7 @@
 # Env:   LAMP_CACHE  download cache, default ~/.cache/wasm-lamp
 #        LAMP_PHP_BUILD  build directory, default <repo>/target/php
 #        JOBS  make parallelism, default 2 (the machine is shared)
+#        LAMP_PHP_WIZER  1 (default): pre-initialise the handler with wizer; 0: start PHP per instance
 #
 # Unchanged inputs (this script, patches/, compat/, runtime/, the tool, the WIT) make it a no-op;
 # a change in runtime/ or the tool only relinks; anything else rebuilds PHP from a fresh tree.
@@ -51,7 +52,7 @@ fi
 # --- input hashes -----------------------------------------------------------------------------
 # core: what changes the PHP build itself; glue: what only changes the handler link.
 CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256"; hash_files patches compat; } | sha256sum | cut -c1-16)
-GLUE_HASH=$( { echo "$CORE_HASH"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
+GLUE_HASH=$( { echo "$CORE_HASH"; echo "wizer=${LAMP_PHP_WIZER:-1}"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
 if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm ]]; then
   log "up to date (inputs $GLUE_HASH): $DIST/php-cli.wasm, $DIST/php.wasm"

@@ -74,6 +74,33 @@ long recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, unsigned int
 /* Only a fallback of PHP's (mkstemp is used first); refuse rather than race. */
 char *mktemp(char *t) { if (t && *t) { *t = '\0'; } return t; }
 
+/* wasi-libc (2022) declares mkstemp but does not define it; PHP's tempnam(), tmpfile() and
+ * php://temp spill files need it. Random names from getentropy, created with O_EXCL. */
+int mkstemp(char *t)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t len = t ? strlen(t) : 0;
+	if (len < 6 || strcmp(t + len - 6, "XXXXXX") != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int attempt = 0; attempt < 100; attempt++) {
+		unsigned char r[6];
+		if (getentropy(r, sizeof r) != 0) {
+			return -1;
+		}
+		for (int i = 0; i < 6; i++) {
+			t[len - 6 + i] = chars[r[i] % (sizeof chars - 1)];
+		}
+		int fd = open(t, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0 || errno != EEXIST) {
+			return fd;
+		}
+	}
+	errno = EEXIST;
+	return -1;
+}
+
 /* syslog: to stderr, one line per message. */
 #include <stdarg.h>
 #include <syslog.h>

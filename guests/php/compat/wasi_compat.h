@@ -63,6 +63,8 @@ long recvfrom(int fd, void *__restrict buf, size_t len, int flags, struct sockad
 
 /* stdlib.h */
 char *mktemp(char *template_);
+/* declared by stdlib.h only for some feature macros; defined in stubs.c */
+int mkstemp(char *template_);
 
 /* sys/file.h declares flock but wasi-libc does not define it; WASI has one process per file. */
 int flock(int fd, int operation);

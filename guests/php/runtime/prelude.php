@@ -1,11 +1,14 @@
 <?php
-// The PHP half of the handler runtime, compiled once per invocation by lamp_php.c (which
-// strips this first line and embeds the rest). It finds the user's handler, calls it and
-// turns every outcome into [true, response] or [false, errorType, errorMessage, stackTrace].
+// The PHP half of the handler runtime, compiled in each instance's request by lamp_php.c
+// (which strips this first line and embeds the rest); under wizer, once at build time. It
+// finds the user's handler, calls it and turns every outcome into [true, response] or
+// [false, errorType, errorMessage, stackTrace].
 // Fatal errors (bailouts) never come back here: lamp_php.c reports those.
 //
 // Handler lookup, given LAMP_PHP_SCRIPT (absolute path) and LAMP_PHP_FUNCTION (may be empty):
-// - the script is required once; its return value is kept;
+// - the script is required once, in the global scope (as AWS's PHP runtime and php-cli do:
+//   its top-level variables are globals); lamp_php.c runs LOADER for that, and the return
+//   value or the Throwable is kept in Loaded;
 // - a named function that exists is called;
 // - otherwise, if the script returned a callable (Bref style), that is called, so a Bref
 //   handler keeps working whatever the function name is set to;
@@ -16,6 +19,40 @@
 namespace Lamp;
 
 const LAMP_PRELUDE_FILE = __FILE__;
+/** The name lamp_php.c gives the loader's eval()'d code (PHP shows it as "NAME(1) : eval()'d code"). */
+const LOADER_FILE = 'lamp-loader';
+
+
+/** The script's outcome, set by the loader that lamp_php.c evaluates in the global scope. */
+final class Loaded
+{
+    public static string $script = '';
+    public static mixed $returned = null;
+    public static ?\Throwable $thrown = null;
+    /** Set when there is no script to load: the failure to report. */
+    public static ?array $failure = null;
+
+    /** Whether the loader should require self::$script. */
+    public static function prepare(): bool
+    {
+        // php-cli's stream constants, which handlers use for logging (`fwrite(STDERR, ...)`);
+        // the embed SAPI has none. php://stdout etc. reuse fds 0-2 without closing them.
+        // Here, not at the top of this file: that part runs at build time under wizer.
+        if (!\defined('STDIN')) {
+            \define('STDIN', \fopen('php://stdin', 'rb'));
+            \define('STDOUT', \fopen('php://stdout', 'wb'));
+            \define('STDERR', \fopen('php://stderr', 'wb'));
+        }
+        $script = (string) getenv('LAMP_PHP_SCRIPT');
+        if ($script === '') {
+            self::$failure = failure('Runtime.NoSuchHandler', 'no handler script: the host did not set LAMP_PHP_SCRIPT');
+        } elseif (!is_file($script)) {
+            self::$failure = failure('Runtime.NoSuchHandler', "handler script $script not found: check the handler setting and that the file is in the deployment package");
+        }
+        self::$script = $script;
+        return self::$failure === null;
+    }
+}
 
 /** What Lambda tells about the invocation, as the handler's second argument. */
 final class Context implements \JsonSerializable
@@ -70,8 +107,8 @@ function frames(\Throwable $e): array
 {
     $lines = [$e->getFile() . ':' . $e->getLine()];
     foreach ($e->getTrace() as $i => $f) {
-        if (($f['file'] ?? '') === LAMP_PRELUDE_FILE) {
-            break; // the call into the handler: everything below is the runtime
+        if (($f['file'] ?? '') === LAMP_PRELUDE_FILE || str_starts_with($f['file'] ?? '', LOADER_FILE)) {
+            break; // the call into the handler (or the require of it): below is the runtime
         }
         $where = isset($f['file']) ? $f['file'] . '(' . ($f['line'] ?? 0) . ')' : '[internal function]';
         $lines[] = "#$i $where: " . ($f['class'] ?? '') . ($f['type'] ?? '') . $f['function'] . '()';
@@ -82,18 +119,16 @@ function frames(\Throwable $e): array
 /** Runs the handler once; called by lamp_php.c with the raw event and the context fields. */
 function run(string $event, array $context): array
 {
-    $script = (string) getenv('LAMP_PHP_SCRIPT');
+    if (Loaded::$failure !== null) {
+        return Loaded::$failure;
+    }
+    if (Loaded::$thrown !== null) {
+        return failure(get_class(Loaded::$thrown), Loaded::$thrown->getMessage(), frames(Loaded::$thrown));
+    }
+    $script = Loaded::$script;
+    $returned = Loaded::$returned;
     $function = (string) getenv('LAMP_PHP_FUNCTION');
-    if ($script === '') {
-        return failure('Runtime.NoSuchHandler', 'no handler script: the host did not set LAMP_PHP_SCRIPT');
-    }
-    if (!is_file($script)) {
-        return failure('Runtime.NoSuchHandler', "handler script $script not found: check the handler setting and that the file is in the deployment package");
-    }
     try {
-        // A closure, so the script's top-level variables do not see ours.
-        $returned = (static fn () => require func_get_arg(0))($script);
-
         if ($function !== '' && is_callable($function)) {
             $handler = $function;
         } elseif (is_callable($returned)) {
