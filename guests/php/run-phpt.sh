@@ -43,7 +43,7 @@ tests=("$@")
 cd "$SRC"
 start=$SECONDS
 TEST_PHP_EXECUTABLE="$work/php" php8.2 -n run-tests.php -j"$JOBS" -q --offline --no-color \
-  --no-progress --set-timeout 60 -W "$work/results.txt" "${tests[@]}" >"$work/run-tests.log" 2>&1 || true
+  --no-progress --set-timeout 20 -W "$work/results.txt" "${tests[@]}" >"$work/run-tests.log" 2>&1 || true
 echo "run-tests.php finished in $((SECONDS - start)) s"
 [[ -s $work/results.txt ]] || { tail -30 "$work/run-tests.log"; die "run-tests.php wrote no results"; }
 
