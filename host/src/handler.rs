@@ -323,15 +323,25 @@ fn classify_failure(
         .with_stack_trace(stack_trace);
     }
     // A Rust panic prints `panicked at FILE:LINE:COL:` and then its message before it traps.
-    if let Some(at) = stderr_tail.iter().rposition(|line| line.contains("panicked at")) {
-        let location = stderr_tail[at].split("panicked at ").nth(1).unwrap_or("").trim_end_matches(':');
+    if let Some(at) = stderr_tail
+        .iter()
+        .rposition(|line| line.contains("panicked at"))
+    {
+        let location = stderr_tail[at]
+            .split("panicked at ")
+            .nth(1)
+            .unwrap_or("")
+            .trim_end_matches(':');
         let message: Vec<&str> = stderr_tail[at + 1..]
             .iter()
             .map(String::as_str)
             .take_while(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
             .collect();
-        return LambdaError::new(types::TRAP, format!("the handler panicked at {location}: {}", message.join("\n")))
-            .with_stack_trace(stack_trace);
+        return LambdaError::new(
+            types::TRAP,
+            format!("the handler panicked at {location}: {}", message.join("\n")),
+        )
+        .with_stack_trace(stack_trace);
     }
     let message = match trap {
         Some(trap) => format!("the handler trapped: {trap}"),

@@ -24,7 +24,11 @@ pub enum LoadPath {
 }
 
 /// Loads `path` (`.wasm` or `.cwasm`), using and filling the cache in `cache_dir`.
-pub fn load_cached(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Result<(HandlerComponent, LoadPath), InitError> {
+pub fn load_cached(
+    engine: &Engine,
+    path: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<(HandlerComponent, LoadPath), InitError> {
     let started = Instant::now();
     let wasm = if path.extension().is_some_and(|e| e == "cwasm") {
         match load_component(engine, path) {
@@ -53,17 +57,29 @@ pub fn load_cached(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Re
     if let Some(cached) = cache_file.as_deref().filter(|p| p.is_file()) {
         match load_component(engine, cached) {
             Ok((component, _)) => {
-                let handler = HandlerComponent::from_component(engine, component, &wasm, CodeSource::Precompiled)?;
+                let handler = HandlerComponent::from_component(
+                    engine,
+                    component,
+                    &wasm,
+                    CodeSource::Precompiled,
+                )?;
                 return Ok((handler, LoadPath::Cached(cached.to_path_buf())));
             }
-            Err(err) => tracing::warn!("ignoring the cached `{}`: {}", cached.display(), err.message),
+            Err(err) => tracing::warn!(
+                "ignoring the cached `{}`: {}",
+                cached.display(),
+                err.message
+            ),
         }
     }
     let (component, source) = load_component(engine, &wasm)?;
     let cached = cache_file.and_then(|file| match write_cache(&component, &file) {
         Ok(()) => Some(file),
         Err(e) => {
-            tracing::warn!("could not cache the compiled handler at `{}`: {e:#}", file.display());
+            tracing::warn!(
+                "could not cache the compiled handler at `{}`: {e:#}",
+                file.display()
+            );
             None
         }
     });
@@ -75,11 +91,17 @@ pub fn load_cached(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> Re
 /// setting gives a different file, never a wrong one.
 fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
     let mut engine_hasher = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hasher);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hasher);
     let mut sha = Sha256::new();
     sha.update(wasm);
     sha.update(engine_hasher.finish().to_le_bytes());
-    sha.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    sha.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Writes atomically (temp file + rename) so a concurrent or interrupted start never maps half a file.

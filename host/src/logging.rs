@@ -23,11 +23,19 @@ pub enum LogFormat {
 
 /// Sets up the global subscriber. Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat, level: Level) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    // Our own lines (and the guests') at `level`; the libraries' only when they warn, or
+    // DEBUG would be mostly hyper's connection pool.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level.min(Level::WARN))
+        .with_target("host", level)
+        .with_target("guest", level);
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .event_format(LambdaFormat { format })
-        .finish();
+        .finish()
+        .with(filter);
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 

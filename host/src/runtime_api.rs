@@ -62,11 +62,16 @@ pub trait IntoRequest {
 }
 
 fn post(uri: String, body: String, error_type: Option<&str>) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder().method(Method::POST).uri(uri).header("content-type", "application/json");
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header("content-type", "application/json");
     if let Some(error_type) = error_type {
         builder = builder.header("Lambda-Runtime-Function-Error-Type", error_type);
     }
-    builder.body(Full::new(Bytes::from(body))).expect("a request of valid parts")
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .expect("a request of valid parts")
 }
 
 impl IntoRequest for NextEventRequest {
@@ -81,14 +86,20 @@ impl IntoRequest for NextEventRequest {
 
 impl IntoRequest for EventResponseRequest<'_> {
     fn into_request(self, base: &str) -> Request<Full<Bytes>> {
-        let uri = format!("{base}/{API_VERSION}/runtime/invocation/{}/response", self.request_id);
+        let uri = format!(
+            "{base}/{API_VERSION}/runtime/invocation/{}/response",
+            self.request_id
+        );
         post(uri, self.body.to_string(), None)
     }
 }
 
 impl IntoRequest for EventErrorRequest<'_> {
     fn into_request(self, base: &str) -> Request<Full<Bytes>> {
-        let uri = format!("{base}/{API_VERSION}/runtime/invocation/{}/error", self.request_id);
+        let uri = format!(
+            "{base}/{API_VERSION}/runtime/invocation/{}/error",
+            self.request_id
+        );
         post(uri, self.error.to_json(), Some(&self.error.error_type))
     }
 }
@@ -123,17 +134,28 @@ impl RuntimeApi {
     pub fn new(address: &str) -> Result<Self> {
         let address = address.trim().trim_end_matches('/');
         if address.is_empty() {
-            bail!("AWS_LAMBDA_RUNTIME_API is empty; set it to the Runtime API's host:port, e.g. 127.0.0.1:9001");
+            bail!(
+                "AWS_LAMBDA_RUNTIME_API is empty; set it to the Runtime API's host:port, e.g. 127.0.0.1:9001"
+            );
         }
-        let base = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
+        let base = if address.contains("://") {
+            address.to_string()
+        } else {
+            format!("http://{address}")
+        };
         if base.starts_with("https://") {
-            bail!("AWS_LAMBDA_RUNTIME_API `{address}` uses https; the Runtime API is plain http on a local address");
+            bail!(
+                "AWS_LAMBDA_RUNTIME_API `{address}` uses https; the Runtime API is plain http on a local address"
+            );
         }
-        base.parse::<hyper::Uri>()
-            .with_context(|| format!("AWS_LAMBDA_RUNTIME_API `{address}` is not a host:port or http URL"))?;
+        base.parse::<hyper::Uri>().with_context(|| {
+            format!("AWS_LAMBDA_RUNTIME_API `{address}` is not a host:port or http URL")
+        })?;
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
         Ok(Self { base, client })
     }
 
@@ -141,12 +163,23 @@ impl RuntimeApi {
         &self.base
     }
 
-    async fn send(&self, request: impl IntoRequest) -> Result<(StatusCode, hyper::HeaderMap, Bytes)> {
+    async fn send(
+        &self,
+        request: impl IntoRequest,
+    ) -> Result<(StatusCode, hyper::HeaderMap, Bytes)> {
         let request = request.into_request(&self.base);
         let uri = request.uri().clone();
-        let response = self.client.request(request).await.with_context(|| format!("request to {uri} failed"))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .with_context(|| format!("request to {uri} failed"))?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.with_context(|| format!("reading the answer of {uri} failed"))?.to_bytes();
+        let body = body
+            .collect()
+            .await
+            .with_context(|| format!("reading the answer of {uri} failed"))?
+            .to_bytes();
         Ok((parts.status, parts.headers, body))
     }
 
@@ -154,12 +187,22 @@ impl RuntimeApi {
     pub async fn next_event(&self) -> Result<NextEvent> {
         let (status, headers, body) = self.send(NextEventRequest).await?;
         if !status.is_success() {
-            bail!("/invocation/next answered {status}: {}", String::from_utf8_lossy(&body));
+            bail!(
+                "/invocation/next answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
         }
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let request_id = header("lambda-runtime-aws-request-id")
             .filter(|id| !id.is_empty())
-            .ok_or_else(|| anyhow!("/invocation/next answered without a Lambda-Runtime-Aws-Request-Id header"))?;
+            .ok_or_else(|| {
+                anyhow!("/invocation/next answered without a Lambda-Runtime-Aws-Request-Id header")
+            })?;
         let raw_deadline = header("lambda-runtime-deadline-ms");
         let deadline_ms = raw_deadline.as_deref().and_then(plausible_deadline);
         Ok(NextEvent {
@@ -180,8 +223,13 @@ impl RuntimeApi {
         Ok(match status {
             s if s.is_success() => PostOutcome::Accepted,
             StatusCode::PAYLOAD_TOO_LARGE => PostOutcome::TooLarge,
-            s if s.is_client_error() => PostOutcome::Rejected(s, String::from_utf8_lossy(&body).into_owned()),
-            s => bail!("the Runtime API answered {s}: {}", String::from_utf8_lossy(&body)),
+            s if s.is_client_error() => {
+                PostOutcome::Rejected(s, String::from_utf8_lossy(&body).into_owned())
+            }
+            s => bail!(
+                "the Runtime API answered {s}: {}",
+                String::from_utf8_lossy(&body)
+            ),
         })
     }
 }
@@ -201,16 +249,31 @@ mod tests {
 
     #[test]
     fn address_forms() {
-        assert_eq!(RuntimeApi::new("127.0.0.1:9001").unwrap().base(), "http://127.0.0.1:9001");
-        assert_eq!(RuntimeApi::new("http://localhost:8080/prefix/").unwrap().base(), "http://localhost:8080/prefix");
+        assert_eq!(
+            RuntimeApi::new("127.0.0.1:9001").unwrap().base(),
+            "http://127.0.0.1:9001"
+        );
+        assert_eq!(
+            RuntimeApi::new("http://localhost:8080/prefix/")
+                .unwrap()
+                .base(),
+            "http://localhost:8080/prefix"
+        );
         assert!(RuntimeApi::new("").is_err());
     }
 
     #[test]
     fn deadlines_must_be_plausible() {
         let now = epoch_ms(SystemTime::now());
-        assert_eq!(plausible_deadline(&(now + 3000).to_string()), Some(now + 3000));
-        assert_eq!(plausible_deadline(&(now / 1000 + 3).to_string()), None, "seconds, not ms");
+        assert_eq!(
+            plausible_deadline(&(now + 3000).to_string()),
+            Some(now + 3000)
+        );
+        assert_eq!(
+            plausible_deadline(&(now / 1000 + 3).to_string()),
+            None,
+            "seconds, not ms"
+        );
         assert_eq!(plausible_deadline("0"), None);
         assert_eq!(plausible_deadline("soon"), None);
     }
@@ -218,8 +281,18 @@ mod tests {
     #[test]
     fn error_post_carries_the_type_header() {
         let error = LambdaError::new("Runtime.Trap", "boom");
-        let request = EventErrorRequest { request_id: "id-1", error: &error }.into_request("http://h:1");
-        assert_eq!(request.uri(), "http://h:1/2018-06-01/runtime/invocation/id-1/error");
-        assert_eq!(request.headers()["Lambda-Runtime-Function-Error-Type"], "Runtime.Trap");
+        let request = EventErrorRequest {
+            request_id: "id-1",
+            error: &error,
+        }
+        .into_request("http://h:1");
+        assert_eq!(
+            request.uri(),
+            "http://h:1/2018-06-01/runtime/invocation/id-1/error"
+        );
+        assert_eq!(
+            request.headers()["Lambda-Runtime-Function-Error-Type"],
+            "Runtime.Trap"
+        );
     }
 }

@@ -256,7 +256,9 @@ impl LogStream {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LineBuffer> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The last lines written (the unfinished one included), oldest first.

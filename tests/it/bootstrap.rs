@@ -18,8 +18,15 @@ struct Function {
 impl Function {
     fn echo() -> Self {
         let task = tempfile::tempdir().unwrap();
-        std::fs::copy(component(guests::FIXTURE_ECHO), task.path().join("echo.wasm")).unwrap();
-        Self { task, layers: tempfile::tempdir().unwrap() }
+        std::fs::copy(
+            component(guests::FIXTURE_ECHO),
+            task.path().join("echo.wasm"),
+        )
+        .unwrap();
+        Self {
+            task,
+            layers: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn command(&self, mock: &MockRuntime, handler: &str) -> Command {
@@ -33,37 +40,45 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_NAME", "echo-fn")
             .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
             .env_remove("AWS_LAMBDA_LOG_FORMAT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stdout(Stdio::null());
         cmd
+    }
+
+    /// Starts the runtime with its logs going to a file (a pipe nobody reads would fill up
+    /// and block the runtime's logging).
+    fn start(&self, mut cmd: Command) -> Running {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        cmd.stderr(log.reopen().unwrap());
+        Running(cmd.spawn().unwrap(), log)
     }
 }
 
 /// Stops the runtime at the end of a test, whatever happens.
-struct Running(Child);
+struct Running(Child, tempfile::NamedTempFile);
 
 impl Running {
     fn sigterm(&mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.0.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "the runtime did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the runtime did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    fn stderr(mut self) -> String {
-        let mut text = String::new();
-        use std::io::Read as _;
-        if let Some(mut err) = self.0.stderr.take() {
-            let _ = self.0.kill();
-            err.read_to_string(&mut text).ok();
-        }
-        text
+    /// The runtime's logs so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.1.path()).unwrap()
     }
 }
 
@@ -82,13 +97,20 @@ fn event(id: String, action: &str, timeout: Duration) -> Event {
 fn assert_one_result_each(mock: &MockRuntime, ids: &[String]) {
     let mut posts: HashMap<String, usize> = HashMap::new();
     for request in mock.requests() {
-        if request.status == 202 && (request.path.ends_with("/response") || request.path.ends_with("/error")) {
+        if request.status == 202
+            && (request.path.ends_with("/response") || request.path.ends_with("/error"))
+        {
             let id = request.path.rsplit('/').nth(1).unwrap().to_string();
             *posts.entry(id).or_default() += 1;
         }
     }
     for id in ids {
-        assert_eq!(posts.get(id), Some(&1), "request {id}: {:?} results", posts.get(id));
+        assert_eq!(
+            posts.get(id),
+            Some(&1),
+            "request {id}: {:?} results",
+            posts.get(id)
+        );
     }
     assert_eq!(posts.len(), ids.len());
 }
@@ -98,8 +120,10 @@ fn mixed_run(concurrency: usize, count: usize) -> (MockRuntime, Vec<String>) {
     let function = Function::echo();
     let mut cmd = function.command(&mock, "echo");
     cmd.env("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string());
-    let mut runtime = Running(cmd.spawn().unwrap());
-    let actions = ["ok", "ok", "error", "ok", "trap", "sleep", "ok", "error", "ok", "ok"];
+    let mut runtime = function.start(cmd);
+    let actions = [
+        "ok", "ok", "error", "ok", "trap", "sleep", "ok", "error", "ok", "ok",
+    ];
     let mut expected = HashMap::new();
     let mut ids = Vec::new();
     for i in 0..count {
@@ -111,12 +135,21 @@ fn mixed_run(concurrency: usize, count: usize) -> (MockRuntime, Vec<String>) {
             n => actions[n % actions.len()],
         };
         expected.insert(id.clone(), action);
-        let timeout = if action == "loop" { Duration::from_millis(300) } else { Duration::from_secs(20) };
+        let timeout = if action == "loop" {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(20)
+        };
         mock.push(event(id.clone(), action, timeout));
         ids.push(id);
     }
     let outcomes = mock.wait_for_outcomes(count, Duration::from_secs(300));
-    assert_eq!(outcomes.len(), count, "only {} of {count} events were answered", outcomes.len());
+    assert_eq!(
+        outcomes.len(),
+        count,
+        "only {} of {count} events were answered",
+        outcomes.len()
+    );
     for (id, action) in &expected {
         let outcome = &outcomes[id];
         let want = match *action {
@@ -127,7 +160,9 @@ fn mixed_run(concurrency: usize, count: usize) -> (MockRuntime, Vec<String>) {
             _ => None,
         };
         match (want, outcome) {
-            (None, Outcome::Response(body)) => assert!(body.contains(&format!(r#""requestId":"{id}""#)), "{body}"),
+            (None, Outcome::Response(body)) => {
+                assert!(body.contains(&format!(r#""requestId":"{id}""#)), "{body}")
+            }
             (Some(want), Outcome::Error { body, error_type }) => {
                 assert_eq!(error_type.as_deref(), Some(want), "{id}: {body}");
                 let json: serde_json::Value = serde_json::from_str(body).unwrap();
@@ -143,7 +178,10 @@ fn mixed_run(concurrency: usize, count: usize) -> (MockRuntime, Vec<String>) {
         assert!(Instant::now() < deadline, "the runtime stopped polling");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(runtime.0.try_wait().unwrap().is_none(), "the runtime exited");
+    assert!(
+        runtime.0.try_wait().unwrap().is_none(),
+        "the runtime exited"
+    );
     assert!(runtime.sigterm().success());
     (mock, ids)
 }
@@ -166,16 +204,19 @@ fn with_max_concurrency_four_invocations_overlap_and_none_is_lost() {
 fn every_header_reaches_the_guest_context() {
     let mock = MockRuntime::start();
     let function = Function::echo();
-    let _runtime = Running(function.command(&mock, "echo").spawn().unwrap());
+    let _runtime = function.start(function.command(&mock, "echo"));
     let mut e = Event::new("ctx-1", r#"{"hello":"there"}"#, Duration::from_secs(30));
-    e.trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into());
+    e.trace_id =
+        Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into());
     e.client_context = Some(r#"{"client":{"app_title":"t"}}"#.into());
     e.cognito_identity = Some(r#"{"cognitoIdentityId":"us-east-1:abc"}"#.into());
     e.function_arn = "arn:aws:lambda:eu-west-1:111122223333:function:echo-fn:prod".into();
     let deadline = e.deadline_ms.clone().unwrap();
     mock.push(e.clone());
     let outcomes = mock.wait_for_outcomes(1, Duration::from_secs(60));
-    let Some(Outcome::Response(body)) = outcomes.get("ctx-1") else { panic!("{outcomes:?}") };
+    let Some(Outcome::Response(body)) = outcomes.get("ctx-1") else {
+        panic!("{outcomes:?}")
+    };
     let echoed: serde_json::Value = serde_json::from_str(body).unwrap();
     let ctx = &echoed["context"];
     assert_eq!(ctx["requestId"], "ctx-1");
@@ -186,21 +227,38 @@ fn every_header_reaches_the_guest_context() {
     assert_eq!(ctx["cognitoIdentity"], e.cognito_identity.clone().unwrap());
     assert_eq!(ctx["functionName"], "echo-fn");
     assert_eq!(ctx["memoryLimitMb"], 64);
-    assert_eq!(echoed["env"]["_X_AMZN_TRACE_ID"], e.trace_id.clone().unwrap());
+    assert_eq!(
+        echoed["env"]["_X_AMZN_TRACE_ID"],
+        e.trace_id.clone().unwrap()
+    );
     assert_eq!(echoed["event"]["hello"], "there");
-    assert!(echoed["env"].get("AWS_LAMBDA_RUNTIME_API").is_none(), "the Runtime API address leaked");
+    assert!(
+        echoed["env"].get("AWS_LAMBDA_RUNTIME_API").is_none(),
+        "the Runtime API address leaked"
+    );
 }
 
 #[test]
 fn a_missing_handler_is_one_init_error_naming_the_paths_tried() {
     let mock = MockRuntime::start();
     let function = Function::echo();
-    let mut runtime = Running(function.command(&mock, "nope").spawn().unwrap());
-    let error = mock.wait_for_init_error(Duration::from_secs(60)).expect("no init error");
-    assert_eq!(error.headers["lambda-runtime-function-error-type"], "Runtime.NoSuchHandler");
+    let mut runtime = function.start(function.command(&mock, "nope"));
+    let error = mock
+        .wait_for_init_error(Duration::from_secs(60))
+        .expect("no init error");
+    assert_eq!(
+        error.headers["lambda-runtime-function-error-type"],
+        "Runtime.NoSuchHandler"
+    );
     let body: serde_json::Value = serde_json::from_slice(&error.body).unwrap();
     let message = body["errorMessage"].as_str().unwrap();
-    for tried in ["nope.cwasm", "nope.wasm", "lamp/handlers/nope.wasm", "nope.php", "src/nope.php"] {
+    for tried in [
+        "nope.cwasm",
+        "nope.wasm",
+        "lamp/handlers/nope.wasm",
+        "nope.php",
+        "src/nope.php",
+    ] {
         assert!(message.contains(tried), "{tried} not in {message}");
     }
     let status = runtime.0.wait().unwrap();
@@ -213,10 +271,19 @@ fn a_missing_handler_is_one_init_error_naming_the_paths_tried() {
 fn a_corrupt_handler_is_an_init_error_of_its_own_type() {
     let mock = MockRuntime::start();
     let function = Function::echo();
-    std::fs::write(function.task.path().join("broken.wasm"), b"\0asm\x0d\0\x01\0garbage").unwrap();
-    let _runtime = Running(function.command(&mock, "broken").spawn().unwrap());
-    let error = mock.wait_for_init_error(Duration::from_secs(60)).expect("no init error");
-    assert_eq!(error.headers["lambda-runtime-function-error-type"], "Runtime.InvalidHandler");
+    std::fs::write(
+        function.task.path().join("broken.wasm"),
+        b"\0asm\x0d\0\x01\0garbage",
+    )
+    .unwrap();
+    let _runtime = function.start(function.command(&mock, "broken"));
+    let error = mock
+        .wait_for_init_error(Duration::from_secs(60))
+        .expect("no init error");
+    assert_eq!(
+        error.headers["lambda-runtime-function-error-type"],
+        "Runtime.InvalidHandler"
+    );
 }
 
 #[test]
@@ -224,8 +291,18 @@ fn faults_of_the_api_lose_no_event() {
     // Refuses connections for a while, then answers 500s and closes connections.
     let mock = MockRuntime::start_after(Duration::from_millis(700));
     let function = Function::echo();
-    let mut runtime = Running(function.command(&mock, "echo").spawn().unwrap());
-    mock.inject([Fault::Status500, Fault::Close, Fault::Status500, Fault::Close, Fault::Status500, Fault::Close], true);
+    let mut runtime = function.start(function.command(&mock, "echo"));
+    mock.inject(
+        [
+            Fault::Status500,
+            Fault::Close,
+            Fault::Status500,
+            Fault::Close,
+            Fault::Status500,
+            Fault::Close,
+        ],
+        true,
+    );
     let ids: Vec<String> = (0..20).map(|i| format!("fault-{i}")).collect();
     for id in &ids {
         mock.push(event(id.clone(), "ok", Duration::from_secs(30)));
@@ -233,7 +310,10 @@ fn faults_of_the_api_lose_no_event() {
     let outcomes = mock.wait_for_outcomes(ids.len(), Duration::from_secs(120));
     assert_eq!(outcomes.len(), ids.len());
     assert_one_result_each(&mock, &ids);
-    assert!(runtime.0.try_wait().unwrap().is_none(), "the runtime exited");
+    assert!(
+        runtime.0.try_wait().unwrap().is_none(),
+        "the runtime exited"
+    );
     assert!(runtime.sigterm().success());
 }
 
@@ -241,29 +321,45 @@ fn faults_of_the_api_lose_no_event() {
 fn a_post_that_arrived_but_was_not_answered_is_retried_and_the_400_is_logged() {
     let mock = MockRuntime::start();
     let function = Function::echo();
-    let runtime = Running(function.command(&mock, "echo").spawn().unwrap());
+    let runtime = function.start(function.command(&mock, "echo"));
     mock.inject([Fault::HandleThenClose], false);
     mock.push(event("dup-1".into(), "ok", Duration::from_secs(30)));
     mock.push(event("after-1".into(), "ok", Duration::from_secs(30)));
     let outcomes = mock.wait_for_outcomes(2, Duration::from_secs(60));
     assert_eq!(outcomes.len(), 2, "{outcomes:?}");
-    let rejected = mock.requests().iter().filter(|r| r.status == 400 && r.path.contains("dup-1")).count();
-    assert_eq!(rejected, 1, "the retried post should have been answered 400");
+    let rejected = mock
+        .requests()
+        .iter()
+        .filter(|r| r.status == 400 && r.path.contains("dup-1"))
+        .count();
+    assert_eq!(
+        rejected, 1,
+        "the retried post should have been answered 400"
+    );
     let logs = runtime.stderr();
-    assert!(logs.contains("refused the post (400 Bad Request)"), "{logs}");
+    assert!(
+        logs.contains("refused the post (400 Bad Request)"),
+        "{logs}"
+    );
 }
 
 #[test]
 fn a_response_too_large_becomes_an_error_for_that_request() {
     let mock = MockRuntime::start();
     let function = Function::echo();
-    let _runtime = Running(function.command(&mock, "echo").spawn().unwrap());
+    let _runtime = function.start(function.command(&mock, "echo"));
     let big = "x".repeat(7 << 20);
-    mock.push(Event::new("big-1", format!(r#"{{"blob":"{big}"}}"#), Duration::from_secs(60)));
+    mock.push(Event::new(
+        "big-1",
+        format!(r#"{{"blob":"{big}"}}"#),
+        Duration::from_secs(60),
+    ));
     mock.push(event("small-1".into(), "ok", Duration::from_secs(30)));
     let outcomes = mock.wait_for_outcomes(2, Duration::from_secs(60));
     match &outcomes["big-1"] {
-        Outcome::Error { error_type, .. } => assert_eq!(error_type.as_deref(), Some("Runtime.ResponseSizeTooLarge")),
+        Outcome::Error { error_type, .. } => {
+            assert_eq!(error_type.as_deref(), Some("Runtime.ResponseSizeTooLarge"))
+        }
         other => panic!("{other:?}"),
     }
     assert!(matches!(outcomes["small-1"], Outcome::Response(_)));
@@ -273,8 +369,12 @@ fn a_response_too_large_becomes_an_error_for_that_request() {
 fn sigterm_finishes_the_invocation_in_flight() {
     let mock = MockRuntime::start();
     let function = Function::echo();
-    let mut runtime = Running(function.command(&mock, "echo").spawn().unwrap());
-    mock.push(Event::new("slow-1", r#"{"do":"sleep","ms":1500}"#, Duration::from_secs(30)));
+    let mut runtime = function.start(function.command(&mock, "echo"));
+    mock.push(Event::new(
+        "slow-1",
+        r#"{"do":"sleep","ms":1500}"#,
+        Duration::from_secs(30),
+    ));
     let deadline = Instant::now() + Duration::from_secs(60);
     while mock.pending() > 0 {
         assert!(Instant::now() < deadline);
@@ -283,7 +383,11 @@ fn sigterm_finishes_the_invocation_in_flight() {
     std::thread::sleep(Duration::from_millis(100));
     let status = runtime.sigterm();
     assert!(status.success(), "{status}");
-    assert!(matches!(mock.outcomes().get("slow-1"), Some(Outcome::Response(_))), "{:?}", mock.outcomes());
+    assert!(
+        matches!(mock.outcomes().get("slow-1"), Some(Outcome::Response(_))),
+        "{:?}",
+        mock.outcomes()
+    );
 }
 
 #[test]
@@ -292,7 +396,7 @@ fn a_missing_deadline_uses_the_configured_timeout_and_warns_once() {
     let function = Function::echo();
     let mut cmd = function.command(&mock, "echo");
     cmd.env("LAMP_TIMEOUT", "0.5");
-    let runtime = Running(cmd.spawn().unwrap());
+    let runtime = function.start(cmd);
     for i in 0..2 {
         let mut e = event(format!("nodl-{i}"), "loop", Duration::from_secs(30));
         e.deadline_ms = Some("17".into());
@@ -300,26 +404,43 @@ fn a_missing_deadline_uses_the_configured_timeout_and_warns_once() {
     }
     let outcomes = mock.wait_for_outcomes(2, Duration::from_secs(60));
     for outcome in outcomes.values() {
-        assert!(matches!(outcome, Outcome::Error { error_type: Some(t), .. } if t == "Sandbox.Timedout"), "{outcome:?}");
+        assert!(
+            matches!(outcome, Outcome::Error { error_type: Some(t), .. } if t == "Sandbox.Timedout"),
+            "{outcome:?}"
+        );
     }
     let logs = runtime.stderr();
-    assert_eq!(logs.matches("is not a plausible epoch time").count(), 1, "{logs}");
+    assert_eq!(
+        logs.matches("is not a plausible epoch time").count(),
+        1,
+        "{logs}"
+    );
 }
 
 #[test]
 fn json_logs_carry_the_request_id() {
     let mock = MockRuntime::start();
     let function = Function::echo();
-    std::fs::copy(component(guests::FIXTURE_OUTPUT), function.task.path().join("output.wasm")).unwrap();
+    std::fs::copy(
+        component(guests::FIXTURE_OUTPUT),
+        function.task.path().join("output.wasm"),
+    )
+    .unwrap();
     let mut cmd = function.command(&mock, "output");
     cmd.env("AWS_LAMBDA_LOG_FORMAT", "JSON");
-    let runtime = Running(cmd.spawn().unwrap());
+    let runtime = function.start(cmd);
     mock.push(event("log-1".into(), "ok", Duration::from_secs(30)));
     mock.wait_for_outcomes(1, Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(200));
     let logs = runtime.stderr();
-    let lines: Vec<serde_json::Value> = logs.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
-    let guest = lines.iter().find(|l| l["message"] == "to stderr, line one").expect("guest line");
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let guest = lines
+        .iter()
+        .find(|l| l["message"] == "to stderr, line one")
+        .expect("guest line");
     assert_eq!(guest["requestId"], "log-1");
     assert!(guest["timestamp"].is_string() && guest["level"] == "INFO");
 }
@@ -340,8 +461,7 @@ fn started_as_bootstrap_it_is_the_runtime() {
             None => real.env_remove(k),
         };
     }
-    real.stderr(Stdio::null());
-    let _runtime = Running(real.spawn().unwrap());
+    let _runtime = function.start(real);
     mock.push(event("boot-1".into(), "ok", Duration::from_secs(30)));
     let outcomes = mock.wait_for_outcomes(1, Duration::from_secs(60));
     assert!(matches!(outcomes.get("boot-1"), Some(Outcome::Response(_))));

@@ -12,11 +12,21 @@ use test_artifacts as guests;
 use crate::util::component;
 
 fn sandbox(memory_mb: usize) -> SandboxConfig {
-    SandboxConfig { env: Vec::new(), dirs: Vec::new(), memory_limit: memory_mb << 20 }
+    SandboxConfig {
+        env: Vec::new(),
+        dirs: Vec::new(),
+        memory_limit: memory_mb << 20,
+    }
 }
 
-fn invoke(handler: &HandlerComponent, event: &str, memory_mb: usize, timeout: Duration) -> Result<String, host::error::LambdaError> {
-    let context = FunctionConfig::from_env("test").local_context(uuid::Uuid::new_v4().to_string(), timeout);
+fn invoke(
+    handler: &HandlerComponent,
+    event: &str,
+    memory_mb: usize,
+    timeout: Duration,
+) -> Result<String, host::error::LambdaError> {
+    let context =
+        FunctionConfig::from_env("test").local_context(uuid::Uuid::new_v4().to_string(), timeout);
     on_guest_stack(|| handler.invoke(event, &context, &sandbox(memory_mb), timeout)).result
 }
 
@@ -36,7 +46,10 @@ fn the_host_survives_every_kind_of_failure() {
         for _ in 0..2 {
             let err = invoke(&handler, "{}", 64, second).unwrap_err();
             assert_eq!(err.error_type, expected, "{fixture}: {err}");
-            assert_eq!(invoke(&hello, r#"{"name":"again"}"#, 64, second).unwrap(), "Hello, again");
+            assert_eq!(
+                invoke(&hello, r#"{"name":"again"}"#, 64, second).unwrap(),
+                "Hello, again"
+            );
         }
     }
 }

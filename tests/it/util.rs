@@ -8,13 +8,19 @@ pub use test_artifacts::component;
 /// The `host` binary under test.
 pub fn host() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_host"));
-    cmd.env_remove("AWS_LAMBDA_RUNTIME_API").env_remove("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+    cmd.env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
     cmd
 }
 
 /// Runs `host run MODULE ARGS...` and returns its output.
 pub fn run(module: &Path, args: &[&str]) -> Output {
-    host().arg("run").arg(module).args(args).output().expect("failed to start host")
+    host()
+        .arg("run")
+        .arg(module)
+        .args(args)
+        .output()
+        .expect("failed to start host")
 }
 
 pub fn stdout(output: &Output) -> String {
@@ -29,7 +35,11 @@ pub fn stderr(output: &Output) -> String {
 pub fn error_json(output: &Output) -> serde_json::Value {
     stderr(output)
         .lines()
-        .find_map(|line| serde_json::from_str::<serde_json::Value>(line).ok().filter(|v| v.get("errorType").is_some()))
+        .find_map(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .filter(|v| v.get("errorType").is_some())
+        })
         .unwrap_or_else(|| panic!("no error JSON on stderr:\n{}", stderr(output)))
 }
 

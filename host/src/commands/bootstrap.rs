@@ -23,7 +23,9 @@ use crate::error::{LambdaError, types};
 use crate::handler::{Context, HandlerComponent, InitError};
 use crate::loader::{LoadPath, load_cached};
 use crate::resolve::{GUEST_LAYERS_ROOT, GUEST_TASK_ROOT, Resolved, resolve_handler};
-use crate::runtime_api::{EventErrorRequest, EventResponseRequest, InitErrorRequest, NextEvent, PostOutcome, RuntimeApi};
+use crate::runtime_api::{
+    EventErrorRequest, EventResponseRequest, InitErrorRequest, NextEvent, PostOutcome, RuntimeApi,
+};
 use crate::sandbox::{DirMapping, SandboxConfig};
 
 /// Serves invocations from the Lambda Runtime API until stopped.
@@ -89,15 +91,21 @@ impl Settings {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| (1..=1024).contains(n))
-                .with_context(|| format!("AWS_LAMBDA_MAX_CONCURRENCY={v} is not a number from 1 to 1024"))?,
+                .with_context(|| {
+                    format!("AWS_LAMBDA_MAX_CONCURRENCY={v} is not a number from 1 to 1024")
+                })?,
             None => 1,
         };
         let handler_name = var("_HANDLER").unwrap_or_default();
         Ok(Self {
             api: RuntimeApi::new(&api_address)?,
             function: FunctionConfig::from_env(&handler_name),
-            task_root: var("LAMBDA_TASK_ROOT").unwrap_or_else(|| GUEST_TASK_ROOT.into()).into(),
-            layers_root: var("LAMP_LAYERS_ROOT").unwrap_or_else(|| GUEST_LAYERS_ROOT.into()).into(),
+            task_root: var("LAMBDA_TASK_ROOT")
+                .unwrap_or_else(|| GUEST_TASK_ROOT.into())
+                .into(),
+            layers_root: var("LAMP_LAYERS_ROOT")
+                .unwrap_or_else(|| GUEST_LAYERS_ROOT.into())
+                .into(),
             timeout: seconds("LAMP_TIMEOUT", DEFAULT_TIMEOUT)?,
             next_retry: seconds("LAMP_NEXT_RETRY_SECONDS", Duration::from_secs(60))?,
             handler_name,
@@ -175,7 +183,9 @@ async fn wait_for_sigterm() {
             signal.recv().await;
         }
         Err(e) => {
-            tracing::warn!("cannot watch for SIGTERM ({e}); the runtime will stop only when killed");
+            tracing::warn!(
+                "cannot watch for SIGTERM ({e}); the runtime will stop only when killed"
+            );
             std::future::pending::<()>().await;
         }
     }
@@ -184,30 +194,55 @@ async fn wait_for_sigterm() {
 /// Resolves and loads the handler: everything slow happens here, before the first event.
 fn init(settings: Settings) -> Result<Runtime, LambdaError> {
     let init_error = |e: InitError| e.to_lambda_error();
-    let resolved = resolve_handler(&settings.handler_name, &settings.task_root, &settings.layers_root).map_err(init_error)?;
-    let engine = engine::build_engine(EngineOptions { max_instances: settings.concurrency as u32 })
-        .map_err(|e| LambdaError::new(types::SANDBOX, format!("{e:#}")))?;
+    let resolved = resolve_handler(
+        &settings.handler_name,
+        &settings.task_root,
+        &settings.layers_root,
+    )
+    .map_err(init_error)?;
+    let engine = engine::build_engine(EngineOptions {
+        max_instances: settings.concurrency as u32,
+    })
+    .map_err(|e| LambdaError::new(types::SANDBOX, format!("{e:#}")))?;
     let tmp_root = std::env::temp_dir().join("lamp");
     let component_path = match &resolved {
         Resolved::Component { path } => path.clone(),
         Resolved::Php(php) => php.runtime.clone(),
     };
-    let (handler, load_path) = load_cached(&engine, &component_path, Some(&tmp_root.join("cache"))).map_err(init_error)?;
+    let (handler, load_path) =
+        load_cached(&engine, &component_path, Some(&tmp_root.join("cache"))).map_err(init_error)?;
     match &load_path {
         LoadPath::Shipped(p) => tracing::info!("loaded precompiled `{}`", p.display()),
-        LoadPath::Cached(p) => tracing::info!("loaded `{}` compiled earlier, from `{}`", component_path.display(), p.display()),
+        LoadPath::Cached(p) => tracing::info!(
+            "loaded `{}` compiled earlier, from `{}`",
+            component_path.display(),
+            p.display()
+        ),
         LoadPath::Compiled { cached } => tracing::info!(
             "compiled `{}`{}",
             component_path.display(),
-            cached.as_ref().map(|p| format!(", cached at `{}`", p.display())).unwrap_or_default()
+            cached
+                .as_ref()
+                .map(|p| format!(", cached at `{}`", p.display()))
+                .unwrap_or_default()
         ),
     }
 
-    std::fs::create_dir_all(&tmp_root).map_err(|e| LambdaError::new(types::SANDBOX, format!("failed to create `{}`: {e}", tmp_root.display())))?;
+    std::fs::create_dir_all(&tmp_root).map_err(|e| {
+        LambdaError::new(
+            types::SANDBOX,
+            format!("failed to create `{}`: {e}", tmp_root.display()),
+        )
+    })?;
     let guest_tmp = tempfile::Builder::new()
         .prefix("tmp-")
         .tempdir_in(&tmp_root)
-        .map_err(|e| LambdaError::new(types::SANDBOX, format!("failed to create the guests' /tmp: {e}")))?;
+        .map_err(|e| {
+            LambdaError::new(
+                types::SANDBOX,
+                format!("failed to create the guests' /tmp: {e}"),
+            )
+        })?;
     let function = &settings.function;
     let mut env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| !HIDDEN_ENV.contains(&k.as_str()) && !k.starts_with("LAMP_"))
@@ -215,18 +250,35 @@ fn init(settings: Settings) -> Result<Runtime, LambdaError> {
     let standard = function.guest_env(&settings.handler_name);
     env.retain(|(k, _)| !standard.iter().any(|(s, _)| s == k));
     env.extend(standard);
-    let mut dirs = vec![DirMapping { host: guest_tmp.path().into(), guest: "/tmp".into(), writable: true }];
+    let mut dirs = vec![DirMapping {
+        host: guest_tmp.path().into(),
+        guest: "/tmp".into(),
+        writable: true,
+    }];
     if settings.task_root.is_dir() {
         dirs.push(DirMapping::read_only(&settings.task_root, GUEST_TASK_ROOT));
     }
     if settings.layers_root.is_dir() {
-        dirs.push(DirMapping::read_only(&settings.layers_root, GUEST_LAYERS_ROOT));
+        dirs.push(DirMapping::read_only(
+            &settings.layers_root,
+            GUEST_LAYERS_ROOT,
+        ));
     }
     if let Resolved::Php(php) = &resolved {
         env.extend(php.guest_env());
     }
-    let sandbox = SandboxConfig { env, dirs, memory_limit: (function.memory_mb as usize) << 20 };
-    Ok(Runtime { settings, handler, sandbox, warned_deadline: AtomicBool::new(false), _guest_tmp: guest_tmp })
+    let sandbox = SandboxConfig {
+        env,
+        dirs,
+        memory_limit: (function.memory_mb as usize) << 20,
+    };
+    Ok(Runtime {
+        settings,
+        handler,
+        sandbox,
+        warned_deadline: AtomicBool::new(false),
+        _guest_tmp: guest_tmp,
+    })
 }
 
 /// One poller: `/next`, invoke, post, until told to stop or `/next` fails for too long.
@@ -276,12 +328,18 @@ async fn handle_event(runtime: &Arc<Runtime>, event: NextEvent) {
         Some(deadline) => remaining(deadline),
         None => settings.timeout,
     };
-    let deadline_ms = event.deadline_ms.unwrap_or_else(|| crate::context::epoch_ms(std::time::SystemTime::now() + timeout));
+    let deadline_ms = event
+        .deadline_ms
+        .unwrap_or_else(|| crate::context::epoch_ms(std::time::SystemTime::now() + timeout));
     let function = &settings.function;
     let context = Context {
         request_id: request_id.clone(),
         deadline_ms,
-        invoked_function_arn: if event.invoked_function_arn.is_empty() { function.local_arn() } else { event.invoked_function_arn.clone() },
+        invoked_function_arn: if event.invoked_function_arn.is_empty() {
+            function.local_arn()
+        } else {
+            event.invoked_function_arn.clone()
+        },
         trace_id: event.trace_id.clone(),
         client_context: event.client_context.clone(),
         cognito_identity: event.cognito_identity.clone(),
@@ -309,30 +367,52 @@ async fn handle_event(runtime: &Arc<Runtime>, event: NextEvent) {
             tracing::debug!(request_id = %request_id, duration_ms = outcome.duration.as_secs_f64() * 1e3, peak_mb = outcome.peak_memory >> 20, "invocation done");
             outcome.result
         }
-        Err(join) => Err(LambdaError::new(types::SANDBOX, format!("the invocation thread failed: {join}"))),
+        Err(join) => Err(LambdaError::new(
+            types::SANDBOX,
+            format!("the invocation thread failed: {join}"),
+        )),
     };
     let api = &settings.api;
     match result {
         Ok(response) => {
-            let posted = post_with_retry(api, &request_id, || EventResponseRequest { request_id: &request_id, body: &response }).await;
+            let posted = post_with_retry(api, &request_id, || EventResponseRequest {
+                request_id: &request_id,
+                body: &response,
+            })
+            .await;
             if posted == Some(PostOutcome::TooLarge) {
                 let error = LambdaError::new(
                     types::RESPONSE_TOO_LARGE,
-                    format!("the response ({} bytes) is larger than the Runtime API accepts; return less, or store it (e.g. in S3) and return a reference", response.len()),
+                    format!(
+                        "the response ({} bytes) is larger than the Runtime API accepts; return less, or store it (e.g. in S3) and return a reference",
+                        response.len()
+                    ),
                 );
-                post_with_retry(api, &request_id, || EventErrorRequest { request_id: &request_id, error: &error }).await;
+                post_with_retry(api, &request_id, || EventErrorRequest {
+                    request_id: &request_id,
+                    error: &error,
+                })
+                .await;
             }
         }
         Err(error) => {
             tracing::info!(request_id = %request_id, "invocation failed: {error}");
-            post_with_retry(api, &request_id, || EventErrorRequest { request_id: &request_id, error: &error }).await;
+            post_with_retry(api, &request_id, || EventErrorRequest {
+                request_id: &request_id,
+                error: &error,
+            })
+            .await;
         }
     }
 }
 
 /// Posts, retrying connection failures and 5xx with backoff. A 4xx is final: it is logged
 /// and the runtime moves on (Lambda answers 400 to a second result for one request id).
-async fn post_with_retry<R: crate::runtime_api::IntoRequest>(api: &RuntimeApi, what: &str, make: impl Fn() -> R) -> Option<PostOutcome> {
+async fn post_with_retry<R: crate::runtime_api::IntoRequest>(
+    api: &RuntimeApi,
+    what: &str,
+    make: impl Fn() -> R,
+) -> Option<PostOutcome> {
     const ATTEMPTS: u32 = 8;
     let mut backoff = Backoff::new();
     for attempt in 1..=ATTEMPTS {
@@ -361,7 +441,9 @@ struct Backoff {
 
 impl Backoff {
     fn new() -> Self {
-        Self { next: Duration::from_millis(10) }
+        Self {
+            next: Duration::from_millis(10),
+        }
     }
 
     async fn wait(&mut self) {

@@ -70,7 +70,10 @@ pub struct Recorded {
 pub enum Outcome {
     Response(String),
     /// The error body and the `Lambda-Runtime-Function-Error-Type` header.
-    Error { body: String, error_type: Option<String> },
+    Error {
+        body: String,
+        error_type: Option<String>,
+    },
 }
 
 /// A fault to inject into upcoming requests.
@@ -128,7 +131,10 @@ impl MockRuntime {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let addr = probe.local_addr().unwrap();
         let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner { record_requests: true, ..Inner::default() }),
+            inner: Mutex::new(Inner {
+                record_requests: true,
+                ..Inner::default()
+            }),
             queued: Notify::new(),
             answered: Condvar::new(),
         });
@@ -138,7 +144,10 @@ impl MockRuntime {
         let thread = std::thread::Builder::new()
             .name("mock-runtime-api".into())
             .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 runtime.block_on(async move {
                     let listener = if delay.is_zero() {
                         probe.set_nonblocking(true).unwrap();
@@ -147,7 +156,9 @@ impl MockRuntime {
                         drop(probe);
                         ready_tx.send(()).ok();
                         tokio::time::sleep(delay).await;
-                        tokio::net::TcpListener::bind(addr).await.expect("re-bind the mock's port")
+                        tokio::net::TcpListener::bind(addr)
+                            .await
+                            .expect("re-bind the mock's port")
                     };
                     ready_tx.send(()).ok();
                     serve(listener, server_shared, rx).await;
@@ -155,7 +166,12 @@ impl MockRuntime {
             })
             .unwrap();
         ready_rx.recv().unwrap();
-        Self { addr, shared, shutdown: Some(tx), thread: Some(thread) }
+        Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     /// `host:port`, as `AWS_LAMBDA_RUNTIME_API` gives it.
@@ -233,7 +249,11 @@ impl MockRuntime {
 
     /// Requests to `/next` received so far (a runtime that still polls keeps adding to it).
     pub fn next_polls(&self) -> usize {
-        self.lock().requests.iter().filter(|r| r.path.ends_with("/invocation/next")).count()
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| r.path.ends_with("/invocation/next"))
+            .count()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -252,7 +272,11 @@ impl Drop for MockRuntime {
     }
 }
 
-async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, mut shutdown: tokio::sync::oneshot::Receiver<()>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: tokio::sync::oneshot::Receiver<()>,
+) {
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -295,7 +319,12 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply, Cl
     let headers: HashMap<String, String> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.to_str().unwrap_or_default().to_string()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
         .collect();
     let body = match req.into_body().collect().await {
         Ok(body) => body.to_bytes(),
@@ -305,7 +334,11 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply, Cl
 
     let fault = {
         let mut inner = shared.inner.lock().unwrap();
-        if !is_next || inner.faults_on_next { inner.faults.pop_front() } else { None }
+        if !is_next || inner.faults_on_next {
+            inner.faults.pop_front()
+        } else {
+            None
+        }
     };
     let record = |status: u16| Recorded {
         method: method.clone(),
@@ -318,7 +351,10 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply, Cl
     match fault {
         Some(Fault::Status500) => {
             shared.inner.lock().unwrap().requests.push(record(500));
-            return Ok(reply(StatusCode::INTERNAL_SERVER_ERROR, r#"{"errorType":"ServiceException"}"#));
+            return Ok(reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"errorType":"ServiceException"}"#,
+            ));
         }
         Some(Fault::Close) => {
             shared.inner.lock().unwrap().requests.push(record(0));
@@ -340,7 +376,9 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply, Cl
                 let mut inner = shared.inner.lock().unwrap();
                 let event = inner.queue.pop_front();
                 if let Some(event) = &event {
-                    inner.in_flight.insert(event.request_id.clone(), Instant::now());
+                    inner
+                        .in_flight
+                        .insert(event.request_id.clone(), Instant::now());
                 }
                 event
             } {
@@ -375,19 +413,36 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply, Cl
             shared.answered.notify_all();
             (StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
         }
-        [_, "runtime", "invocation", id, kind @ ("response" | "error")] if method == "POST" => {
+        [
+            _,
+            "runtime",
+            "invocation",
+            id,
+            kind @ ("response" | "error"),
+        ] if method == "POST" => {
             let mut inner = shared.inner.lock().unwrap();
             let id = id.to_string();
-            let (status, text) = if inner.outcomes.contains_key(&id) || !inner.in_flight.contains_key(&id) {
-                (StatusCode::BAD_REQUEST, r#"{"errorType":"InvalidStateTransition","errorMessage":"no invocation in flight with this id"}"#)
+            let (status, text) = if inner.outcomes.contains_key(&id)
+                || !inner.in_flight.contains_key(&id)
+            {
+                (
+                    StatusCode::BAD_REQUEST,
+                    r#"{"errorType":"InvalidStateTransition","errorMessage":"no invocation in flight with this id"}"#,
+                )
             } else if *kind == "response" && body.len() > MAX_RESPONSE_BYTES {
-                (StatusCode::PAYLOAD_TOO_LARGE, r#"{"errorType":"RequestEntityTooLarge","errorMessage":"response too large"}"#)
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    r#"{"errorType":"RequestEntityTooLarge","errorMessage":"response too large"}"#,
+                )
             } else {
                 let text = String::from_utf8_lossy(&body).into_owned();
                 let outcome = if *kind == "response" {
                     Outcome::Response(text)
                 } else {
-                    Outcome::Error { body: text, error_type: headers.get("lambda-runtime-function-error-type").cloned() }
+                    Outcome::Error {
+                        body: text,
+                        error_type: headers.get("lambda-runtime-function-error-type").cloned(),
+                    }
                 };
                 let handed_out = inner.in_flight.remove(&id).unwrap();
                 inner.timings.push((id.clone(), handed_out, Instant::now()));
@@ -411,4 +466,3 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Reply, Cl
     }
     Ok(reply(status, text))
 }
-
