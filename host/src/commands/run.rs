@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::context::{DEFAULT_TIMEOUT, FunctionConfig};
 use crate::engine::{self, EngineOptions};
-use crate::handler::HandlerComponent;
+use crate::loader::load_cached;
 use crate::report::Report;
 use crate::resolve::{self, GUEST_TASK_ROOT};
 use crate::sandbox::{DirMapping, SandboxConfig};
@@ -86,7 +86,8 @@ impl RunCommand {
             (self.module.clone(), None)
         };
         let engine = engine::build_engine(EngineOptions { max_instances: 1 })?;
-        let handler = HandlerComponent::load(&engine, &component_path)?;
+        // Compiling PHP takes seconds; the compiled code is cached for the next run.
+        let (handler, _) = load_cached(&engine, &component_path, local_cache_dir().as_deref())?;
         let init_duration = init_started.elapsed();
 
         let name = self
@@ -197,4 +198,14 @@ fn parse_env(pairs: &[String]) -> Result<Vec<(String, String)>> {
             _ => bail!("`--env {pair}`: give the variable as NAME=VALUE"),
         })
         .collect()
+}
+
+/// Where `host run` caches compiled handlers: `$XDG_CACHE_HOME/wasm-lamp/cwasm`, else
+/// `~/.cache/wasm-lamp/cwasm`; none when neither is known.
+fn local_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("wasm-lamp").join("cwasm"))
 }
