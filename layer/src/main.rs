@@ -1,1 +1,59 @@
-fn main() {}
+//! `lamp-layer`: builds the layer and example zips into a folder and prints their sizes
+//! and sha256.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use lamp_layer::{Inputs, build_all};
+
+/// Builds wasm-lamp's Lambda layers (runtime, php, vendor) and example functions (hello-php,
+/// hello-rust) as deterministic zips: the same inputs give byte-identical files.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Example (what `make layers` runs, after building the inputs):\n  \
+                  cargo run --release -p lamp-layer -- --out dist"
+)]
+struct Cli {
+    /// Folder to write the zips to.
+    #[arg(long, default_value = "dist")]
+    out: PathBuf,
+    /// The repository root, where the inputs are looked for.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
+    root: PathBuf,
+    /// The static bootstrap [default: ROOT/target/x86_64-unknown-linux-musl/release/host].
+    #[arg(long)]
+    bootstrap: Option<PathBuf>,
+    /// The PHP runtime component [default: ROOT/guests/php/dist/php.wasm].
+    #[arg(long)]
+    php_wasm: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut inputs = Inputs::in_workspace(&cli.root);
+    if let Some(path) = cli.bootstrap {
+        inputs.bootstrap = path;
+    }
+    if let Some(path) = cli.php_wasm {
+        inputs.php_wasm = path;
+    }
+    match build_all(&inputs, &cli.out) {
+        Ok(built) => {
+            for zip in built {
+                println!(
+                    "{:<40} {:>10} bytes  sha256 {}",
+                    zip.path.display(),
+                    zip.size,
+                    zip.sha256
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
