@@ -36,3 +36,8 @@ layers: setup php
 
 clean-php:
 	rm -rf guests/php/dist target/php
+
+# Our runtime against native PHP (see BENCHMARKS.md); BENCH_FLAGS=--quick for a smoke run.
+bench: setup php
+	$(CARGO) build --release -p host -p lamp-bench -p test-artifacts
+	target/release/lamp-bench --host target/release/host $(BENCH_FLAGS)

@@ -1,0 +1,422 @@
+//! `lamp-bench`: our runtime against native PHP, on the same machine in the same run, through
+//! the tests' mock Runtime API on loopback. Prints a markdown table of medians and p99s.
+//!
+//! Rows: cold start (spawn `bootstrap` → first response at the API), warm invocation latency
+//! (`/next` served → `/response` received), throughput at concurrency 1 and 2, peak RSS of the
+//! runtime process, and `Zend/bench.php` under `host php` against native php8.2. Peers: the
+//! seed's PHP bootstrap (peer/bootstrap.php) on native php8.2-cli, long-lived and one process
+//! per event.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Parser;
+use mock_runtime::{Event, MockRuntime};
+
+/// Benchmarks the runtime against native PHP peers.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The release `host` binary.
+    #[arg(long, default_value = "target/release/host")]
+    host: PathBuf,
+    /// The PHP handler component.
+    #[arg(long, default_value = "guests/php/dist/php.wasm")]
+    php_wasm: PathBuf,
+    /// The Rust hello component.
+    #[arg(
+        long,
+        default_value = "target/guests/wasm32-wasip2/release/hello_rust.wasm"
+    )]
+    rust_wasm: PathBuf,
+    /// PHP's Zend/bench.php.
+    #[arg(long, default_value = "target/php/php-8.2.32/Zend/bench.php")]
+    zend_bench: PathBuf,
+    /// Native PHP.
+    #[arg(long, default_value = "php8.2")]
+    php: String,
+    /// Few iterations: a smoke run for CI.
+    #[arg(long)]
+    quick: bool,
+}
+
+struct Sizes {
+    cold: usize,
+    warm: usize,
+    peer_per_process: usize,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let sizes = if args.quick {
+        Sizes {
+            cold: 5,
+            warm: 200,
+            peer_per_process: 20,
+        }
+    } else {
+        Sizes {
+            cold: 40,
+            warm: 2000,
+            peer_per_process: 200,
+        }
+    };
+    let root = std::env::current_dir()?;
+    let work = tempfile::tempdir()?;
+
+    // Layers as the bootstrap finds them: /opt/lamp/php.cwasm precompiled by this host.
+    let layers = work.path().join("opt");
+    std::fs::create_dir_all(layers.join("lamp"))?;
+    std::fs::copy(&args.php_wasm, layers.join("lamp/php.wasm"))
+        .context("php.wasm missing: run `make php`")?;
+    run_ok(
+        Command::new(&args.host)
+            .arg("compile")
+            .arg(&args.php_wasm)
+            .arg("-o")
+            .arg(layers.join("lamp/php.cwasm")),
+    )?;
+    let php_task = root.join("examples/hello-php");
+    let rust_task = work.path().join("rust-task");
+    std::fs::create_dir_all(&rust_task)?;
+    run_ok(
+        Command::new(&args.host)
+            .arg("compile")
+            .arg(&args.rust_wasm)
+            .arg("-o")
+            .arg(rust_task.join("hello.cwasm")),
+    )?;
+
+    let ours = |task: &Path, handler: &str, concurrency: usize| {
+        let mut cmd = Command::new(&args.host);
+        cmd.arg("bootstrap")
+            .env("LAMBDA_TASK_ROOT", task)
+            .env("LAMP_LAYERS_ROOT", &layers)
+            .env("_HANDLER", handler)
+            .env("AWS_LAMBDA_MAX_CONCURRENCY", concurrency.to_string())
+            .env("AWS_LAMBDA_LOG_LEVEL", "ERROR")
+            .env("TMPDIR", work.path());
+        cmd
+    };
+    let peer_script = root.join("tests/bench/peer/bootstrap.php");
+    let peer = |once: bool| {
+        let mut cmd = Command::new(&args.php);
+        cmd.arg("-n")
+            .arg("-d")
+            .arg("extension=curl")
+            .arg(&peer_script);
+        if once {
+            cmd.arg("--once");
+        }
+        cmd.env("LAMBDA_TASK_ROOT", &php_task)
+            .env("_HANDLER", "index");
+        cmd
+    };
+
+    let mut rows: Vec<Row> = Vec::new();
+    let event = r#"{"name":"world"}"#;
+
+    // Cold starts.
+    let php_cold = cold_starts(sizes.cold, event, || ours(&php_task, "index", 1))?;
+    let rust_cold = cold_starts(sizes.cold, event, || ours(&rust_task, "hello", 1))?;
+    let native_cold = cold_starts(sizes.cold, event, || peer(false))?;
+    rows.push(Row::latency(
+        "cold start, PHP hello (ours)",
+        &php_cold,
+        Some(&native_cold),
+    ));
+    rows.push(Row::latency(
+        "cold start, Rust hello (ours)",
+        &rust_cold,
+        Some(&native_cold),
+    ));
+    rows.push(Row::latency(
+        "cold start, native php8.2 bootstrap (peer)",
+        &native_cold,
+        None,
+    ));
+
+    // Warm latency and throughput.
+    let native_loop = warm(sizes.warm, event, &mut peer(false), 1)?;
+    let native_per_process = per_process(sizes.peer_per_process, event, || peer(true))?;
+    let php1 = warm(sizes.warm, event, &mut ours(&php_task, "index", 1), 1)?;
+    let php2 = warm(sizes.warm, event, &mut ours(&php_task, "index", 2), 2)?;
+    let rust1 = warm(sizes.warm, event, &mut ours(&rust_task, "hello", 1), 1)?;
+    let rust2 = warm(sizes.warm, event, &mut ours(&rust_task, "hello", 2), 2)?;
+    rows.push(Row::latency(
+        "warm invocation, PHP hello, fresh instance each (ours)",
+        &php1.latencies,
+        Some(&native_loop.latencies),
+    ));
+    rows.push(Row::latency(
+        "warm invocation, Rust hello, fresh instance each (ours)",
+        &rust1.latencies,
+        Some(&native_loop.latencies),
+    ));
+    rows.push(Row::latency(
+        "warm invocation, native PHP long-lived loop (peer, state leaks)",
+        &native_loop.latencies,
+        None,
+    ));
+    rows.push(Row::latency(
+        "invocation, native PHP process per event (peer, isolated)",
+        &native_per_process,
+        None,
+    ));
+    rows.push(Row::ratio_only(
+        "PHP warm (ours) vs native process per event",
+        median(&native_per_process) / median(&php1.latencies),
+    ));
+    for (name, run) in [
+        ("PHP, concurrency 1", &php1),
+        ("PHP, concurrency 2", &php2),
+        ("Rust, concurrency 1", &rust1),
+        ("Rust, concurrency 2", &rust2),
+        ("native PHP loop, 1 process", &native_loop),
+    ] {
+        rows.push(Row::throughput(
+            &format!("throughput, {name}"),
+            run.per_second,
+            run.peak_rss_kb,
+        ));
+    }
+
+    // Interpreter speed.
+    let ours_bench = time_command(Command::new(&args.host).arg("php").arg(&args.zend_bench))?;
+    let native_bench = time_command(Command::new(&args.php).arg("-n").arg(&args.zend_bench))?;
+    rows.push(Row::ratio_only(
+        &format!(
+            "Zend/bench.php: host php {:.2} s vs native {:.2} s (slowdown)",
+            ours_bench, native_bench
+        ),
+        ours_bench / native_bench,
+    ));
+
+    print_table(&args, &rows)?;
+    Ok(())
+}
+
+fn run_ok(cmd: &mut Command) -> Result<()> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("failed to run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn spawn(cmd: &mut Command, mock: &MockRuntime) -> Result<Child> {
+    cmd.env("AWS_LAMBDA_RUNTIME_API", mock.address())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.spawn()
+        .with_context(|| format!("failed to start {cmd:?}"))
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Spawn → first response received, `n` times, in ms.
+fn cold_starts(n: usize, event: &str, mut make: impl FnMut() -> Command) -> Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for i in 0..n {
+        let mock = MockRuntime::start();
+        mock.push(Event::new(
+            format!("cold-{i}"),
+            event,
+            Duration::from_secs(30),
+        ));
+        let started = Instant::now();
+        let child = spawn(&mut make(), &mock)?;
+        let outcomes = mock.wait_for_outcomes(1, Duration::from_secs(60));
+        let elapsed = started.elapsed();
+        stop(child);
+        if outcomes.len() != 1 {
+            bail!("cold start {i}: no response within 60 s");
+        }
+        times.push(elapsed.as_secs_f64() * 1e3);
+    }
+    Ok(times)
+}
+
+struct Warm {
+    latencies: Vec<f64>,
+    per_second: f64,
+    peak_rss_kb: Option<u64>,
+}
+
+/// One runtime serving `n` events queued at once: latency per event, events per second, peak RSS.
+fn warm(n: usize, event: &str, cmd: &mut Command, concurrency: usize) -> Result<Warm> {
+    let mock = MockRuntime::start();
+    mock.set_recording(false);
+    // Warm up: the first events pay for init.
+    for i in 0..10 {
+        mock.push(Event::new(
+            format!("warmup-{i}"),
+            event,
+            Duration::from_secs(60),
+        ));
+    }
+    let child = spawn(cmd, &mock)?;
+    if mock.wait_for_outcomes(10, Duration::from_secs(60)).len() != 10 {
+        bail!("{cmd:?} did not answer the warm-up events");
+    }
+    let before = mock.timings().len();
+    let started = Instant::now();
+    for i in 0..n {
+        mock.push(Event::new(
+            format!("warm-{i}"),
+            event,
+            Duration::from_secs(600),
+        ));
+    }
+    let got = mock
+        .wait_for_outcomes(10 + n, Duration::from_secs(600))
+        .len();
+    let elapsed = started.elapsed().as_secs_f64();
+    let peak_rss_kb = peak_rss_kb(child.id());
+    stop(child);
+    if got != 10 + n {
+        bail!("{cmd:?}: only {} of {n} events answered", got - 10);
+    }
+    let _ = concurrency;
+    let latencies = mock.timings()[before..]
+        .iter()
+        .map(|(_, out, back)| (*back - *out).as_secs_f64() * 1e3)
+        .collect();
+    Ok(Warm {
+        latencies,
+        per_second: n as f64 / elapsed,
+        peak_rss_kb,
+    })
+}
+
+/// The process-per-event peer: a fresh PHP process serves each event; the time is from
+/// spawning it to its response (what an isolated invocation costs there).
+fn per_process(n: usize, event: &str, mut make: impl FnMut() -> Command) -> Result<Vec<f64>> {
+    let mock = MockRuntime::start();
+    mock.set_recording(false);
+    let mut times = Vec::new();
+    for i in 0..n {
+        mock.push(Event::new(
+            format!("proc-{i}"),
+            event,
+            Duration::from_secs(30),
+        ));
+        let started = Instant::now();
+        let mut child = spawn(&mut make(), &mock)?;
+        if mock.wait_for_outcomes(i + 1, Duration::from_secs(30)).len() != i + 1 {
+            bail!("process-per-event peer: no response for event {i}");
+        }
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+        let _ = child.wait();
+    }
+    Ok(times)
+}
+
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+}
+
+/// Median wall time of three runs, in seconds.
+fn time_command(cmd: &mut Command) -> Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let out = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+        if !out.success() {
+            bail!("{cmd:?} failed");
+        }
+        times.push(started.elapsed().as_secs_f64());
+    }
+    Ok(median(&times))
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn median(values: &[f64]) -> f64 {
+    percentile(values, 50.0)
+}
+
+struct Row {
+    name: String,
+    median: String,
+    p99: String,
+    ratio: String,
+}
+
+impl Row {
+    fn latency(name: &str, values: &[f64], peer: Option<&[f64]>) -> Self {
+        Self {
+            name: name.into(),
+            median: format!("{:.3} ms", median(values)),
+            p99: format!("{:.3} ms", percentile(values, 99.0)),
+            ratio: peer
+                .map(|p| format!("{:.2}x of peer", median(values) / median(p)))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn throughput(name: &str, per_second: f64, rss_kb: Option<u64>) -> Self {
+        Self {
+            name: name.into(),
+            median: format!("{per_second:.0} events/s"),
+            p99: String::new(),
+            ratio: rss_kb
+                .map(|kb| format!("peak RSS {:.1} MB", kb as f64 / 1024.0))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn ratio_only(name: &str, ratio: f64) -> Self {
+        Self {
+            name: name.into(),
+            median: String::new(),
+            p99: String::new(),
+            ratio: format!("{ratio:.2}x"),
+        }
+    }
+}
+
+fn print_table(args: &Args, rows: &[Row]) -> Result<()> {
+    let php_version = Command::new(&args.php)
+        .args(["-r", "echo PHP_VERSION;"])
+        .output()?;
+    let host_version = Command::new(&args.host).arg("--version").output()?;
+    println!(
+        "Machine: {} cores; {}; native php {}; wasmtime 48{}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        String::from_utf8_lossy(&host_version.stdout).trim(),
+        String::from_utf8_lossy(&php_version.stdout).trim(),
+        if args.quick {
+            "; --quick run (few samples)"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!("| measurement | median | p99 | ratio / note |");
+    println!("| --- | --- | --- | --- |");
+    for row in rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            row.name, row.median, row.p99, row.ratio
+        );
+    }
+    Ok(())
+}
