@@ -1,2 +1,0 @@
-#[path = "../../tests/it/php.rs"]
-mod php;
