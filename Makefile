@@ -31,7 +31,10 @@ test: setup php
 	$(CARGO) test --workspace
 	bash guests/php/run-phpt.sh
 
+# The Lambda layers and example functions as deterministic zips in dist/ (layer/README.md).
 layers: setup php
+	$(CARGO) build --release --target x86_64-unknown-linux-musl -p host
+	$(CARGO) build -p test-artifacts
 	$(CARGO) run --release -p lamp-layer -- --out dist
 
 clean-php:

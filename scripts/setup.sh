@@ -28,3 +28,6 @@ installed_targets=$(rustup target list --installed)
 for t in "${RUST_TARGETS[@]}"; do
   grep -qx "$t" <<<"$installed_targets" || { echo "setup: adding rustup target $t"; rustup target add "$t"; }
 done
+
+# cfn-lint validates layer/template.yaml (tests/it/layers.rs).
+cfn-lint --version >/dev/null 2>&1 || { echo "setup: installing cfn-lint"; python3 -m pip install -q cfn-lint; }

@@ -3,5 +3,6 @@
 mod bootstrap;
 mod cli;
 mod invoke;
+mod layers;
 mod php;
 mod util;
