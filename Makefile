@@ -5,7 +5,7 @@ CARGO ?= cargo
 HOST_DEBUG := target/debug/host
 PHP_RUNTIME := guests/php/dist/php.wasm
 
-.PHONY: setup demo demo-rust php host test test-rust test-phpt layers bench clean-php
+.PHONY: setup demo demo-rust php host test test-all layers bench clean-php
 
 setup:
 	@bash scripts/setup.sh
@@ -27,9 +27,15 @@ demo-rust: setup
 	$(HOST_DEBUG) run target/guests/wasm32-wasip2/release/hello_rust.wasm --event '{"name":"world"}'
 	@echo
 
+# Layer tests (tests/it/layers.rs) need `make layers` first; without dist/ they print SKIPPED.
+# `make test-all` runs them for real (a static release build of the host: slow on 2 cores).
 test: setup php
 	$(CARGO) test --workspace
 	bash guests/php/run-phpt.sh
+	$(CARGO) run -q -p lamp-bench -- --quick --host $(HOST_DEBUG)
+
+test-all: test layers
+	LAMP_REQUIRE_LAYERS=1 $(CARGO) test -p host --test it layers::
 
 # The Lambda layers and example functions as deterministic zips in dist/ (layer/README.md).
 layers: setup php
