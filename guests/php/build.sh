@@ -190,7 +190,9 @@ log "php-cli.wasm: $(stat -c %s "$DIST/php-cli.wasm") bytes"
 # --- the handler component ------------------------------------------------------------------
 if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
   log "building lamp-php-tool"
-  (cd "$ROOT" && cargo build -q -p lamp-php-tool)
+  # With the host in the same build, wasmtime gets the same features as in `cargo test
+  # --workspace`, so it is compiled once for both instead of twice.
+  (cd "$ROOT" && cargo build -q -p lamp-php-tool -p host)
   TOOL=$ROOT/target/debug/lamp-php-tool
   GLUE=$BUILD/glue
   rm -rf "$GLUE" && mkdir -p "$GLUE"
