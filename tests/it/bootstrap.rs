@@ -466,3 +466,99 @@ fn started_as_bootstrap_it_is_the_runtime() {
     let outcomes = mock.wait_for_outcomes(1, Duration::from_secs(60));
     assert!(matches!(outcomes.get("boot-1"), Some(Outcome::Response(_))));
 }
+
+/// The PHP runtime component; `make php` builds it (CI does before `cargo test`).
+fn php_runtime() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/php/dist/php.wasm");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make php` before `cargo test`",
+        path.display()
+    );
+    path
+}
+
+const SEED_PLUS: &str = r#"<?php
+function index($data)
+{
+    switch ($data['do'] ?? '') {
+        case 'throw': throw new RuntimeException('thrown on request');
+        case 'fatal': trigger_error('fatal on request', E_USER_ERROR);
+        case 'echo': echo "noisy output\n"; error_log('noisy error_log'); return 'quiet';
+        case 'set': $GLOBALS['seen'] = 'leaked'; return 'set';
+        case 'get': return $GLOBALS['seen'] ?? 'clean';
+    }
+    return "Hello, " . $data['name'];
+}
+"#;
+
+#[test]
+fn php_handlers_through_the_bootstrap() {
+    let mock = MockRuntime::start();
+    let function = Function::echo();
+    std::fs::create_dir_all(function.task.path().join("src")).unwrap();
+    std::fs::write(function.task.path().join("src/index.php"), SEED_PLUS).unwrap();
+    let mut cmd = function.command(&mock, "index");
+    cmd.env("LAMP_PHP_RUNTIME", php_runtime());
+    let runtime = function.start(cmd);
+    let events = [
+        ("php-hello", r#"{"name":"world"}"#),
+        ("php-throw", r#"{"do":"throw"}"#),
+        ("php-fatal", r#"{"do":"fatal"}"#),
+        ("php-echo", r#"{"do":"echo"}"#),
+        ("php-set", r#"{"do":"set"}"#),
+        ("php-get", r#"{"do":"get"}"#),
+    ];
+    for (id, body) in events {
+        mock.push(Event::new(id, body, Duration::from_secs(120)));
+    }
+    let outcomes = mock.wait_for_outcomes(events.len(), Duration::from_secs(300));
+    let response = |id: &str| match &outcomes[id] {
+        Outcome::Response(body) => body.clone(),
+        other => panic!("{id}: {other:?}"),
+    };
+    let error_type = |id: &str| match &outcomes[id] {
+        Outcome::Error { error_type, .. } => error_type.clone().unwrap_or_default(),
+        other => panic!("{id}: {other:?}"),
+    };
+    assert_eq!(response("php-hello"), "Hello, world");
+    assert_eq!(error_type("php-throw"), "RuntimeException");
+    assert_eq!(error_type("php-fatal"), "Runtime.PhpFatalError");
+    assert_eq!(response("php-echo"), "quiet");
+    assert_eq!(response("php-set"), "set");
+    assert_eq!(
+        response("php-get"),
+        "clean",
+        "a global leaked into the next invocation"
+    );
+    let logs = runtime.stderr();
+    let noisy = logs
+        .lines()
+        .find(|l| l.contains("noisy output"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    assert!(noisy.contains("php-echo"), "{noisy}");
+}
+
+#[test]
+fn bref_style_php_handler_through_the_bootstrap() {
+    let mock = MockRuntime::start();
+    let function = Function::echo();
+    std::fs::write(
+        function.task.path().join("bref.php"),
+        "<?php\nreturn function ($event, $context) { return ['hi' => $event['name'], 'id' => $context->awsRequestId]; };\n",
+    )
+    .unwrap();
+    let mut cmd = function.command(&mock, "bref");
+    cmd.env("LAMP_PHP_RUNTIME", php_runtime());
+    let _runtime = function.start(cmd);
+    mock.push(Event::new(
+        "bref-1",
+        r#"{"name":"bref"}"#,
+        Duration::from_secs(120),
+    ));
+    let outcomes = mock.wait_for_outcomes(1, Duration::from_secs(300));
+    match &outcomes["bref-1"] {
+        Outcome::Response(body) => assert_eq!(body, r#"{"hi":"bref","id":"bref-1"}"#),
+        other => panic!("{other:?}"),
+    }
+}
