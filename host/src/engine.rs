@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
+};
 
 /// How often the epoch advances. Deadlines are rounded up to whole ticks, so this is the
 /// precision of `Sandbox.Timedout`; a tick costs one atomic increment, so 10 ms is cheap.
@@ -17,9 +19,38 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// (`json_encode`/`json_decode` recurse natively); 16 MiB took it past 10,000 on this machine.
 pub const MAX_WASM_STACK: usize = 16 << 20;
 
-/// Largest linear memory a guest may reach (Lambda's largest function is 10,240 MB); the
-/// per-invocation limit from `--memory` is enforced below this by the store's limiter.
-pub const MAX_MEMORY_BYTES: usize = 10_240 << 20;
+/// Largest linear memory a guest may reach: all a 32-bit memory can address (Lambda's largest
+/// function, 10,240 MB, is more than a wasm32 guest can use). It must not exceed wasmtime's
+/// memory reservation (4 GiB on 64-bit hosts), or the pooling allocator refuses the config.
+/// The per-invocation limit from `--memory` is enforced below this by the store's limiter.
+pub const MAX_MEMORY_BYTES: usize = 4 << 30;
+
+/// Bytes of each linear memory slot kept resident between instances (see `pooling_config`).
+/// With PAGEMAP_SCAN only the pages an instance dirtied are copied back, so this can be
+/// large (a PHP invocation dirties a few hundred KiB; 16 MiB covers a busy one). Without
+/// it the whole range is copied back after every instance, so it stays small.
+fn linear_memory_keep_resident() -> usize {
+    if kernel_has_pagemap_scan() {
+        16 << 20
+    } else {
+        1 << 20
+    }
+}
+
+/// PAGEMAP_SCAN arrived in Linux 6.7.
+fn kernel_has_pagemap_scan() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .is_ok_and(|release| kernel_version(&release) >= (6, 7))
+}
+
+/// `(major, minor)` of a kernel release string such as `6.1.0-27-amd64`.
+fn kernel_version(release: &str) -> (u32, u32) {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
 
 /// Settings that change what the engine accepts; everything else is fixed here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +106,13 @@ fn pooling_config(options: EngineOptions) -> PoolingAllocationConfig {
         .max_component_instance_size(1 << 20)
         .max_core_instance_size(1 << 20)
         .table_elements(100_000)
-        // Keep the first MiB of each slot resident: a hello-world touches little more.
-        .linear_memory_keep_resident(1 << 20)
-        .table_keep_resident(64 << 10);
+        // After an instance, reset the pages it dirtied in place (up to this much) instead of
+        // unmapping them, so the next instance does not fault them in again. With
+        // PAGEMAP_SCAN (Linux 6.7+) only the dirty pages anywhere in the memory are copied
+        // back from the image; without it, the lowest addresses are.
+        .linear_memory_keep_resident(linear_memory_keep_resident())
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
     pool
 }
 
@@ -85,12 +120,12 @@ fn pooling_config(options: EngineOptions) -> PoolingAllocationConfig {
 /// address space (some containers cap virtual memory); otherwise instances are allocated on
 /// demand, which is slower per invocation but otherwise the same.
 pub fn build_engine(options: EngineOptions) -> Result<Engine> {
-    let mut pooled = base_config();
-    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(options)));
-    let engine = match Engine::new(&pooled) {
+    let engine = match pooled_engine(options) {
         Ok(engine) => engine,
         Err(err) => {
-            tracing::debug!("pooling allocator unavailable ({err:#}); allocating on demand");
+            tracing::warn!(
+                "the pooling allocator is unavailable ({err:#}); allocating instances on demand, which is slower"
+            );
             Engine::new(&base_config())
                 .map_err(anyhow::Error::from)
                 .context("failed to create the wasmtime engine")?
@@ -98,6 +133,13 @@ pub fn build_engine(options: EngineOptions) -> Result<Engine> {
     };
     start_epoch_ticker(&engine);
     Ok(engine)
+}
+
+/// The engine with the pooling allocator, or why it cannot be made here.
+fn pooled_engine(options: EngineOptions) -> Result<Engine> {
+    let mut pooled = base_config();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(options)));
+    Engine::new(&pooled).map_err(anyhow::Error::from)
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread for the rest of
@@ -125,6 +167,21 @@ pub fn ticks_for(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The pooling settings must be valid: a bad one silently costs every invocation.
+    #[test]
+    fn the_pooling_allocator_accepts_our_settings() {
+        pooled_engine(EngineOptions::default()).unwrap();
+        pooled_engine(EngineOptions { max_instances: 64 }).unwrap();
+    }
+
+    #[test]
+    fn kernel_versions_parse() {
+        assert_eq!(kernel_version("6.18.44-fc-v595\n"), (6, 18));
+        assert_eq!(kernel_version("5.10.227-219.884.amzn2.x86_64"), (5, 10));
+        assert_eq!(kernel_version("6.7"), (6, 7));
+        assert_eq!(kernel_version("garbage"), (0, 0));
+    }
 
     #[test]
     fn ticks_round_up() {

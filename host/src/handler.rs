@@ -59,6 +59,8 @@ pub struct HandlerComponent {
     component: Component,
     path: PathBuf,
     source: CodeSource,
+    /// Time spent linking (WASI into the linker, `instantiate_pre`, export type checks).
+    link_time: Duration,
 }
 
 /// What one invocation produced.
@@ -68,6 +70,8 @@ pub struct Outcome {
     pub result: Result<String, LambdaError>,
     /// Wall time of instantiation plus the `handle` call.
     pub duration: Duration,
+    /// The part of `duration` spent making the sandbox, store and instance.
+    pub instantiate: Duration,
     /// Peak linear memory of the guest, in bytes.
     pub peak_memory: usize,
 }
@@ -90,6 +94,7 @@ impl HandlerComponent {
         path: &Path,
         source: CodeSource,
     ) -> Result<Self, InitError> {
+        let started = Instant::now();
         let shown = path.display();
         let mut linker = Linker::<State>::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
@@ -119,6 +124,7 @@ impl HandlerComponent {
             component,
             path: path.to_path_buf(),
             source,
+            link_time: started.elapsed(),
         })
     }
 
@@ -128,6 +134,11 @@ impl HandlerComponent {
 
     pub fn source(&self) -> CodeSource {
         self.source
+    }
+
+    /// How long linking took when the handler was loaded.
+    pub fn link_time(&self) -> Duration {
+        self.link_time
     }
 
     pub fn component(&self) -> &Component {
@@ -150,6 +161,7 @@ impl HandlerComponent {
                 return Outcome {
                     result: Err(LambdaError::new(types::SANDBOX, format!("{e:#}"))),
                     duration: started.elapsed(),
+                    instantiate: started.elapsed(),
                     peak_memory: 0,
                 };
             }
@@ -159,10 +171,9 @@ impl HandlerComponent {
         store.set_epoch_deadline(ticks_for(timeout));
         store.epoch_deadline_trap();
 
-        let called = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|handler| handler.call_handle(&mut store, event, context));
+        let instance = self.pre.instantiate(&mut store);
+        let instantiate = started.elapsed();
+        let called = instance.and_then(|handler| handler.call_handle(&mut store, event, context));
         let duration = started.elapsed();
         let limiter = &store.data().limiter;
         let stderr_tail = store.data().stderr.tail();
@@ -184,27 +195,35 @@ impl HandlerComponent {
         Outcome {
             result,
             duration,
+            instantiate,
             peak_memory: limiter.peak(),
         }
     }
 }
 
+/// Fails with `Runtime.NoSuchHandler` unless `path` is a file, saying what to give instead.
+pub fn check_handler_file(path: &Path) -> Result<(), InitError> {
+    if path.is_file() {
+        return Ok(());
+    }
+    let what = if path.exists() {
+        "is not a file"
+    } else {
+        "does not exist"
+    };
+    Err(InitError::new(
+        types::NO_SUCH_HANDLER,
+        format!(
+            "handler `{}` {what}; give the path of a handler component (.wasm or .cwasm) or PHP script (.php)",
+            path.display()
+        ),
+    ))
+}
+
 /// Reads and compiles (or maps) a component file, with errors that say what to do.
 pub fn load_component(engine: &Engine, path: &Path) -> Result<(Component, CodeSource), InitError> {
     let shown = path.display();
-    if !path.is_file() {
-        let what = if path.exists() {
-            "is not a file"
-        } else {
-            "does not exist"
-        };
-        return Err(InitError::new(
-            types::NO_SUCH_HANDLER,
-            format!(
-                "handler `{shown}` {what}; give the path of a handler component (.wasm or .cwasm) or PHP script (.php)"
-            ),
-        ));
-    }
+    check_handler_file(path)?;
     match Engine::detect_precompiled_file(path) {
         Ok(Some(Precompiled::Component)) => {
             // SAFETY: wasmtime trusts a `.cwasm` to contain code it wrote. The header was checked

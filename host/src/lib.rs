@@ -14,3 +14,16 @@ pub mod report;
 pub mod resolve;
 pub mod runtime_api;
 pub mod sandbox;
+
+/// When `main` started, for the cold-start breakdown the bootstrap logs.
+static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Records the start of the process; `main` calls it first thing (later calls do nothing).
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(std::time::Instant::now);
+}
+
+/// Time since [`mark_process_start`] (or since the first call of this, if it was never called).
+pub fn since_process_start() -> std::time::Duration {
+    PROCESS_START.get_or_init(std::time::Instant::now).elapsed()
+}

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::handler::{CodeSource, HandlerComponent, InitError, load_component};
+use crate::handler::{CodeSource, HandlerComponent, InitError, check_handler_file, load_component};
 
 /// How the code of a handler was obtained, for the logs and the cold-start breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,7 @@ pub fn load_cached(
     } else {
         path.to_path_buf()
     };
+    check_handler_file(&wasm)?;
     let bytes = std::fs::read(&wasm).map_err(|e| InitError {
         error_type: crate::error::types::NO_SUCH_HANDLER,
         message: format!("failed to read `{}`: {e}", wasm.display()),

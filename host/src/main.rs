@@ -6,6 +6,7 @@ use clap::Parser;
 use host::commands::{Cli, Command, bootstrap::BootstrapCommand};
 
 fn main() -> ExitCode {
+    host::mark_process_start();
     // Lambda starts the runtime as `bootstrap` with no arguments: that name, or no subcommand
     // while `AWS_LAMBDA_RUNTIME_API` is set, means runtime mode.
     let invoked_as_bootstrap = std::env::args_os()

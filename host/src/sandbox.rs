@@ -156,7 +156,10 @@ impl State {
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            // Guests run synchronously on threads of their own: file system calls block that
+            // thread instead of a round trip through tokio's blocking pool (~4x faster stat).
+            .allow_blocking_current_thread(true);
         for dir in &config.dirs {
             let perms = if dir.writable {
                 FsPerms::ReadWrite

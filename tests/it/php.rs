@@ -129,6 +129,11 @@ fn invoke(
     function: Option<&str>,
     event: &str,
 ) -> Result<String, LambdaError> {
+    invoke_env(handler, root, script_env(script, function), event).0
+}
+
+/// Lambda's environment plus the PHP runtime's for `script` (relative to the task root).
+fn script_env(script: &str, function: Option<&str>) -> Vec<(String, String)> {
     let name = Path::new(script).file_stem().unwrap().to_str().unwrap();
     let mut env = FunctionConfig::from_env(name).guest_env(name);
     env.push((
@@ -138,7 +143,7 @@ fn invoke(
     if let Some(function) = function {
         env.push(("LAMP_PHP_FUNCTION".into(), function.into()));
     }
-    invoke_env(handler, root, env, event).0
+    env
 }
 
 fn invoke_env(
@@ -148,11 +153,22 @@ fn invoke_env(
     event: &str,
 ) -> (Result<String, LambdaError>, host::handler::Context) {
     let tmp = tempfile::tempdir().unwrap();
+    invoke_with_tmp(handler, root, tmp.path(), env, event)
+}
+
+/// One invocation with `tmp` as its /tmp.
+fn invoke_with_tmp(
+    handler: &HandlerComponent,
+    root: &Path,
+    tmp: &Path,
+    env: Vec<(String, String)>,
+    event: &str,
+) -> (Result<String, LambdaError>, host::handler::Context) {
     let sandbox = SandboxConfig {
         env,
         dirs: vec![
             DirMapping {
-                host: tmp.path().into(),
+                host: tmp.into(),
                 guest: "/tmp".into(),
                 writable: true,
             },
@@ -216,18 +232,57 @@ function index($event) {
     return "the response";
 }"#,
     )]);
-    let out = host_run(root.path(), "src/index.php", "{}", &[]);
+    assert_responds_and_logs(
+        root.path(),
+        "the response",
+        &[
+            "echoed line",
+            "printed line",
+            "error_log line",
+            "stderr line",
+        ],
+    );
+}
+
+/// `host run` of `src/index.php` on `{}`: `response` on stdout, each of `lines` on stderr.
+fn assert_responds_and_logs(root: &Path, response: &str, lines: &[&str]) {
+    let out = host_run(root, "src/index.php", "{}", &[]);
     assert!(out.status.success(), "stderr:\n{}", stderr(&out));
-    assert_eq!(stdout(&out), "the response");
+    assert_eq!(stdout(&out), response);
     let err = stderr(&out);
-    for line in [
-        "echoed line",
-        "printed line",
-        "error_log line",
-        "stderr line",
-    ] {
+    for line in lines {
         assert!(err.contains(line), "`{line}` not logged; stderr:\n{err}");
     }
+}
+
+#[test]
+fn end_of_request_runs_destructors_shutdown_functions_and_flushes_buffers() {
+    let root = task(&[(
+        "src/index.php",
+        r#"<?php
+class Noisy {
+    public function __construct(private string $name) {}
+    public function __destruct() { error_log("destructor of {$this->name} ran"); }
+}
+$global = new Noisy("a global");
+function index($event) {
+    register_shutdown_function(function () { error_log("shutdown function ran"); });
+    $GLOBALS['kept'] = new Noisy("a kept object");
+    ob_start();
+    echo "left in an output buffer\n";
+    return "the response";
+}"#,
+    )]);
+    assert_responds_and_logs(
+        root.path(),
+        "the response",
+        &[
+            "shutdown function ran",
+            "destructor of a global ran",
+            "destructor of a kept object ran",
+            "left in an output buffer",
+        ],
+    );
 }
 
 #[test]
@@ -566,6 +621,35 @@ function later() {}
 }
 
 #[test]
+fn temporary_files_are_removed_at_the_end_of_each_invocation() {
+    let handler = php_handler();
+    let root = task(&[(
+        "index.php",
+        r#"<?php
+function index($event) {
+    $before = array_values(array_diff(scandir('/tmp'), ['.', '..']));
+    // Neither is ever closed by the handler, and both outlive the call.
+    $GLOBALS['kept'][] = $f = tmpfile();
+    fwrite($f, str_repeat('x', 100));
+    $GLOBALS['kept'][] = $spill = fopen('php://temp/maxmemory:16', 'w+');
+    fwrite($spill, str_repeat('y', 100));   // spills to a file in /tmp
+    return ['before' => $before, 'during' => count(array_diff(scandir('/tmp'), ['.', '..']))];
+}"#,
+    )]);
+    // One /tmp shared by the invocations, as in the bootstrap.
+    let tmp = tempfile::tempdir().unwrap();
+    for round in 0..2 {
+        let env = script_env("index.php", Some("index"));
+        let (result, _) = invoke_with_tmp(&handler, root.path(), tmp.path(), env, "{}");
+        let response = json(&result.unwrap());
+        assert_eq!(response["before"], serde_json::json!([]), "round {round}");
+        assert_eq!(response["during"], 2, "round {round}: {response}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "round {round}: left in /tmp: {left:?}");
+    }
+}
+
+#[test]
 fn filesystem_is_limited_to_task_root_and_tmp() {
     let handler = php_handler();
     let root = task(&[
@@ -697,7 +781,8 @@ fn host_php_is_a_64_bit_php_cli() {
 fn invocation_time() {
     let handler = php_handler();
     let root = repo().join("examples/hello-php");
-    let mut times: Vec<Duration> = (0..200)
+    let faults_before = minor_faults();
+    let mut times: Vec<(Duration, Duration)> = (0..200)
         .map(|_| {
             let mut env = FunctionConfig::from_env("index").guest_env("index");
             env.push(("LAMP_PHP_SCRIPT".into(), "/var/task/src/index.php".into()));
@@ -720,15 +805,35 @@ fn invocation_time() {
                 handler.invoke(r#"{"name":"world"}"#, &context, &sandbox, TIMEOUT)
             });
             assert_eq!(outcome.result.unwrap(), "Hello, world");
-            outcome.duration
+            (outcome.duration, outcome.instantiate)
         })
         .collect();
+    let mut instantiate: Vec<Duration> = times.iter().map(|(_, i)| *i).collect();
+    instantiate.sort();
+    println!(
+        "minor page faults of the process per invocation: {}",
+        (minor_faults() - faults_before) / 200
+    );
     times.sort();
     println!(
-        "php.wasm seed handler: median {:?}, p10 {:?}, p90 {:?} over {} invocations",
-        times[times.len() / 2],
-        times[times.len() / 10],
-        times[times.len() * 9 / 10],
+        "php.wasm seed handler: median {:?} (instantiate {:?}), p10 {:?}, p90 {:?} over {} invocations",
+        times[times.len() / 2].0,
+        instantiate[instantiate.len() / 2],
+        times[times.len() / 10].0,
+        times[times.len() * 9 / 10].0,
         times.len()
     );
+}
+
+/// Minor page faults of this process so far (`/proc/self/stat`, field 10).
+fn minor_faults() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let after_name = stat.rsplit(')').next().unwrap();
+    after_name
+        .split_whitespace()
+        .nth(7)
+        .unwrap()
+        .parse()
+        .unwrap()
 }

@@ -7,7 +7,8 @@
  *   both when they are not done yet. Wizer runs the exported lamp_init(), which does both,
  *   at build time: every instance starts from that snapshot, inside a started request.
  * - handle() is one PHP request: the loader (requires the user's script in the global scope),
- *   Lamp\run (finds and calls the handler), request shutdown. An instance serves one handle().
+ *   Lamp\run (finds and calls the handler), the end of the request (lamp_request_finish). An
+ *   instance serves one handle().
  * - Fatal errors (zend_bailout: E_ERROR, memory_limit, ...) longjmp back to the zend_try here
  *   and become Runtime.PhpFatalError; everything else is decided by the prelude.
  *
@@ -21,6 +22,7 @@
 #include "SAPI.h"
 #include "php_embed.h"
 #include "zend_exceptions.h"
+#include "ext/standard/basic_functions.h" /* php_call_shutdown_functions */
 
 #include <wasi/api.h>
 #include <wasi/libc.h>
@@ -266,6 +268,34 @@ static void take_bailout(handler_error_t *err)
 	}
 }
 
+/* The end of the one request an instance serves. The instance is thrown away afterwards, so
+ * only what a handler can observe is done: shutdown functions, destructors, output buffers,
+ * the extensions' RSHUTDOWN, and closing streams (which unlinks tmpfile()s in the shared
+ * /tmp). Freeing the request's memory, classes and functions (most of php_request_shutdown)
+ * would be work for nothing. */
+static void lamp_request_finish(void)
+{
+	EG(flags) |= EG_FLAGS_IN_SHUTDOWN;
+	EG(current_execute_data) = NULL;
+	if (PG(modules_activated)) {
+		php_call_shutdown_functions();
+	}
+	zend_try {
+		zend_call_destructors();
+	} zend_end_try();
+	zend_try {
+		php_output_end_all();
+	} zend_end_try();
+	if (PG(modules_activated)) {
+		zend_deactivate_modules();
+	}
+	zend_try {
+		zend_close_rsrc_list(&EG(regular_list));
+	} zend_end_try();
+	fflush(stdout);
+	fflush(stderr);
+}
+
 bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
                             handler_string_t *ret, handler_error_t *err)
 {
@@ -321,7 +351,7 @@ bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
 		take_bailout(err);
 	} zend_end_try();
 
-	php_request_shutdown(NULL);
+	lamp_request_finish();
 
 out:
 	handler_string_free(event);

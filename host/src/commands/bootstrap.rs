@@ -114,12 +114,34 @@ impl Settings {
     }
 }
 
+/// Where the time of a cold start went, logged once after the first response is posted
+/// (`cold start` at INFO; `lamp-bench` reports the medians).
+#[derive(Debug, Default, Clone, Copy)]
+struct ColdStart {
+    /// `main` → settings read (argument parsing, logging, async runtime).
+    startup: Duration,
+    /// Finding the handler file from `_HANDLER`.
+    resolve: Duration,
+    /// Creating the wasmtime engine (and reserving the pooling allocator's slots).
+    engine: Duration,
+    /// Mapping a `.cwasm` (or compiling a `.wasm`).
+    load: Duration,
+    /// Linking WASI and building the `InstancePre`.
+    link: Duration,
+    /// Preparing the sandbox settings (the guests' /tmp, environment, directories).
+    sandbox: Duration,
+    /// `main` → ready to poll.
+    init: Duration,
+}
+
 /// What every invocation shares.
 struct Runtime {
     settings: Settings,
     handler: HandlerComponent,
     sandbox: SandboxConfig,
     warned_deadline: AtomicBool,
+    /// Init's breakdown, until the first invocation logs it with its own.
+    cold_start: std::sync::Mutex<Option<ColdStart>>,
     /// Keeps the guests' private /tmp alive for the life of the process.
     _guest_tmp: tempfile::TempDir,
 }
@@ -138,10 +160,10 @@ impl BootstrapCommand {
 }
 
 async fn serve() -> Result<ExitCode> {
-    let process_started = Instant::now();
     let settings = Settings::from_env()?;
+    let startup = crate::since_process_start();
     let api = settings.api.clone();
-    let runtime = match tokio::task::spawn_blocking(move || init(settings)).await? {
+    let runtime = match tokio::task::spawn_blocking(move || init(settings, startup)).await? {
         Ok(runtime) => Arc::new(runtime),
         Err(error) => {
             tracing::error!("init failed: {error}");
@@ -152,9 +174,12 @@ async fn serve() -> Result<ExitCode> {
     tracing::info!(
         handler = %runtime.handler.path().display(),
         concurrency = runtime.settings.concurrency,
-        init_ms = format!("{:.2}", process_started.elapsed().as_secs_f64() * 1e3),
+        init_ms = format!("{:.2}", ms(crate::since_process_start())),
         "ready"
     );
+    if let Some(cold) = runtime.cold_start.lock().unwrap().as_mut() {
+        cold.init = crate::since_process_start();
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -192,18 +217,29 @@ async fn wait_for_sigterm() {
 }
 
 /// Resolves and loads the handler: everything slow happens here, before the first event.
-fn init(settings: Settings) -> Result<Runtime, LambdaError> {
+fn init(settings: Settings, startup: Duration) -> Result<Runtime, LambdaError> {
     let init_error = |e: InitError| e.to_lambda_error();
+    let mut cold = ColdStart {
+        startup,
+        ..ColdStart::default()
+    };
+    let mut phase = Instant::now();
+    let mut lap = || {
+        let now = Instant::now();
+        std::mem::replace(&mut phase, now).elapsed()
+    };
     let resolved = resolve_handler(
         &settings.handler_name,
         &settings.task_root,
         &settings.layers_root,
     )
     .map_err(init_error)?;
+    cold.resolve = lap();
     let engine = engine::build_engine(EngineOptions {
         max_instances: settings.concurrency as u32,
     })
     .map_err(|e| LambdaError::new(types::SANDBOX, format!("{e:#}")))?;
+    cold.engine = lap();
     let tmp_root = std::env::temp_dir().join("lamp");
     let component_path = match &resolved {
         Resolved::Component { path } => path.clone(),
@@ -211,6 +247,8 @@ fn init(settings: Settings) -> Result<Runtime, LambdaError> {
     };
     let (handler, load_path) =
         load_cached(&engine, &component_path, Some(&tmp_root.join("cache"))).map_err(init_error)?;
+    cold.link = handler.link_time();
+    cold.load = lap().saturating_sub(cold.link);
     match &load_path {
         LoadPath::Shipped(p) => tracing::info!("loaded precompiled `{}`", p.display()),
         LoadPath::Cached(p) => tracing::info!(
@@ -272,11 +310,13 @@ fn init(settings: Settings) -> Result<Runtime, LambdaError> {
         dirs,
         memory_limit: (function.memory_mb as usize) << 20,
     };
+    cold.sandbox = lap();
     Ok(Runtime {
         settings,
         handler,
         sandbox,
         warned_deadline: AtomicBool::new(false),
+        cold_start: std::sync::Mutex::new(Some(cold)),
         _guest_tmp: guest_tmp,
     })
 }
@@ -362,9 +402,11 @@ async fn handle_event(runtime: &Arc<Runtime>, event: NextEvent) {
         invoking.handler.invoke(&body, &context, &sandbox, timeout)
     })
     .await;
+    let mut first_invocation = None;
     let result = match outcome {
         Ok(outcome) => {
-            tracing::debug!(request_id = %request_id, duration_ms = outcome.duration.as_secs_f64() * 1e3, peak_mb = outcome.peak_memory >> 20, "invocation done");
+            tracing::debug!(request_id = %request_id, duration_ms = %format!("{:.3}", ms(outcome.duration)), instantiate_ms = %format!("{:.3}", ms(outcome.instantiate)), peak_mb = outcome.peak_memory >> 20, "invocation done");
+            first_invocation = Some((outcome.instantiate, outcome.duration));
             outcome.result
         }
         Err(join) => Err(LambdaError::new(
@@ -404,6 +446,33 @@ async fn handle_event(runtime: &Arc<Runtime>, event: NextEvent) {
             .await;
         }
     }
+    let cold = runtime.cold_start.lock().unwrap().take();
+    if let (Some(cold), Some((instantiate, duration))) = (cold, first_invocation) {
+        log_cold_start(&cold, instantiate, duration, &request_id);
+    }
+}
+
+/// One line with where the cold start went, from `main` to the first result posted.
+fn log_cold_start(cold: &ColdStart, instantiate: Duration, duration: Duration, request_id: &str) {
+    let f = |d: Duration| format!("{:.3}", ms(d));
+    tracing::info!(
+        request_id = %request_id,
+        startup_ms = %f(cold.startup),
+        resolve_ms = %f(cold.resolve),
+        engine_ms = %f(cold.engine),
+        load_ms = %f(cold.load),
+        link_ms = %f(cold.link),
+        sandbox_ms = %f(cold.sandbox),
+        init_ms = %f(cold.init),
+        instantiate_ms = %f(instantiate),
+        handle_ms = %f(duration.saturating_sub(instantiate)),
+        total_ms = %f(crate::since_process_start()),
+        "cold start"
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 /// Posts, retrying connection failures and 5xx with backoff. A 4xx is final: it is logged

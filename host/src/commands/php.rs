@@ -83,6 +83,8 @@ fn run(wasm: &Path, args: &[String], env: &[String]) -> Result<u8> {
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio()
+        // Synchronous, one guest: file system calls may block this thread (see sandbox.rs).
+        .allow_blocking_current_thread(true)
         .arg("php")
         .args(args)
         .env("TMPDIR", "/tmp");

@@ -117,23 +117,33 @@ fn main() -> Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     let event = r#"{"name":"world"}"#;
 
-    // Cold starts.
-    let php_cold = cold_starts(sizes.cold, event, || ours(&php_task, "index", 1))?;
-    let rust_cold = cold_starts(sizes.cold, event, || ours(&rust_task, "hello", 1))?;
-    let native_cold = cold_starts(sizes.cold, event, || peer(false))?;
+    // Cold starts. Ours log their own breakdown (INFO `cold start`), read back per spawn.
+    let logs = work.path().join("cold-logs");
+    std::fs::create_dir_all(&logs)?;
+    let with_breakdown = |mut cmd: Command, name: &str, i: usize| {
+        cmd.env("AWS_LAMBDA_LOG_LEVEL", "INFO");
+        (cmd, Some(logs.join(format!("{name}-{i}.log"))))
+    };
+    let php_cold = cold_starts(sizes.cold, event, |i| {
+        with_breakdown(ours(&php_task, "index", 1), "php", i)
+    })?;
+    let rust_cold = cold_starts(sizes.cold, event, |i| {
+        with_breakdown(ours(&rust_task, "hello", 1), "rust", i)
+    })?;
+    let native_cold = cold_starts(sizes.cold, event, |_| (peer(false), None))?;
     rows.push(Row::latency(
         "cold start, PHP hello (ours)",
-        &php_cold,
-        Some(&native_cold),
+        &php_cold.total,
+        Some(&native_cold.total),
     ));
     rows.push(Row::latency(
         "cold start, Rust hello (ours)",
-        &rust_cold,
-        Some(&native_cold),
+        &rust_cold.total,
+        Some(&native_cold.total),
     ));
     rows.push(Row::latency(
         "cold start, native php8.2 bootstrap (peer)",
-        &native_cold,
+        &native_cold.total,
         None,
     ));
 
@@ -194,6 +204,7 @@ fn main() -> Result<()> {
     ));
 
     print_table(&args, &rows)?;
+    print_breakdown(&[("PHP hello", &php_cold), ("Rust hello", &rust_cold)]);
     Ok(())
 }
 
@@ -220,9 +231,25 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// Spawn → first response received, `n` times, in ms.
-fn cold_starts(n: usize, event: &str, mut make: impl FnMut() -> Command) -> Result<Vec<f64>> {
-    let mut times = Vec::new();
+/// Cold starts measured from outside, and the runtime's own breakdown when it logs one.
+#[derive(Default)]
+struct Cold {
+    /// Spawn → first response received, in ms.
+    total: Vec<f64>,
+    /// Spawn → the first `/next` answered by the API, in ms.
+    to_next: Vec<f64>,
+    /// The `k_ms=v` fields of each spawn's `cold start` log line.
+    phases: Vec<Vec<(String, f64)>>,
+}
+
+/// Spawn → first response received, `n` times. `make(i)` gives the command and, for a
+/// runtime that logs its `cold start` breakdown, the file its stderr goes to.
+fn cold_starts(
+    n: usize,
+    event: &str,
+    mut make: impl FnMut(usize) -> (Command, Option<PathBuf>),
+) -> Result<Cold> {
+    let mut cold = Cold::default();
     for i in 0..n {
         let mock = MockRuntime::start();
         mock.push(Event::new(
@@ -230,17 +257,118 @@ fn cold_starts(n: usize, event: &str, mut make: impl FnMut() -> Command) -> Resu
             event,
             Duration::from_secs(30),
         ));
+        let (mut cmd, log) = make(i);
         let started = Instant::now();
-        let child = spawn(&mut make(), &mock)?;
+        let child = match &log {
+            Some(log) => {
+                let file = std::fs::File::create(log)?;
+                cmd.env("AWS_LAMBDA_RUNTIME_API", mock.address())
+                    .stdout(Stdio::null())
+                    .stderr(file);
+                cmd.spawn()
+                    .with_context(|| format!("failed to start {cmd:?}"))?
+            }
+            None => spawn(&mut cmd, &mock)?,
+        };
         let outcomes = mock.wait_for_outcomes(1, Duration::from_secs(60));
         let elapsed = started.elapsed();
+        // The breakdown is logged just after the response is posted.
+        if let Some(log) = &log {
+            let wait = Instant::now();
+            while !std::fs::read_to_string(log)?.contains("cold start")
+                && wait.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         stop(child);
         if outcomes.len() != 1 {
             bail!("cold start {i}: no response within 60 s");
         }
-        times.push(elapsed.as_secs_f64() * 1e3);
+        cold.total.push(elapsed.as_secs_f64() * 1e3);
+        if let Some((_, handed_out, _)) = mock.timings().first() {
+            cold.to_next
+                .push(handed_out.duration_since(started).as_secs_f64() * 1e3);
+        }
+        if let Some(log) = &log {
+            let text = std::fs::read_to_string(log)?;
+            let line = text
+                .lines()
+                .find(|l| l.contains("cold start"))
+                .with_context(|| format!("no `cold start` line in {}", log.display()))?;
+            cold.phases.push(parse_ms_fields(line));
+        }
     }
-    Ok(times)
+    Ok(cold)
+}
+
+/// The `NAME_ms=VALUE` pairs of a log line.
+fn parse_ms_fields(line: &str) -> Vec<(String, f64)> {
+    line.split_whitespace()
+        .filter_map(|word| {
+            let (key, value) = word.split_once('=')?;
+            let key = key.strip_suffix("_ms")?;
+            Some((key.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The phases a runtime reports, in order, with what each covers.
+const PHASES: [(&str, &str); 10] = [
+    ("startup", "`main` → settings read (runtime, logging)"),
+    ("resolve", "find the handler from `_HANDLER`"),
+    ("engine", "create the engine, reserve the instance pool"),
+    ("load", "map the `.cwasm`"),
+    ("link", "link WASI, build the `InstancePre`"),
+    ("sandbox", "prepare /tmp, environment, directories"),
+    ("init", "`main` → ready to poll (sum of the above)"),
+    ("instantiate", "first invocation: sandbox, store, instance"),
+    ("handle", "first invocation: the `handle` call"),
+    ("total", "`main` → first result posted"),
+];
+
+fn median_or_dash(values: &[f64]) -> String {
+    if values.is_empty() {
+        "-".into()
+    } else {
+        format!("{:.3}", median(values))
+    }
+}
+
+/// The cold-start breakdown: medians over the spawns, per runtime.
+fn print_breakdown(runs: &[(&str, &Cold)]) {
+    println!();
+    println!("Cold start breakdown (medians over the spawns, ms):");
+    println!();
+    let names: Vec<&str> = runs.iter().map(|(name, _)| *name).collect();
+    println!("| phase | {} |", names.join(" | "));
+    println!("| --- |{}", " --- |".repeat(runs.len()));
+    let row = |label: &str, values: Vec<String>| println!("| {label} | {} |", values.join(" | "));
+    row(
+        "spawn → first `/next` answered (exec + init + poll)",
+        runs.iter()
+            .map(|(_, c)| median_or_dash(&c.to_next))
+            .collect(),
+    );
+    for (key, what) in PHASES {
+        row(
+            &format!("{key}: {what}"),
+            runs.iter()
+                .map(|(_, c)| {
+                    let values: Vec<f64> = c
+                        .phases
+                        .iter()
+                        .filter_map(|p| p.iter().find(|(k, _)| k == key).map(|(_, v)| *v))
+                        .collect();
+                    median_or_dash(&values)
+                })
+                .collect(),
+        );
+    }
+    row(
+        "spawn → first response received",
+        runs.iter().map(|(_, c)| median_or_dash(&c.total)).collect(),
+    );
 }
 
 struct Warm {
