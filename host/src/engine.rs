@@ -81,6 +81,9 @@ fn base_config() -> Config {
         .async_stack_size(MAX_WASM_STACK + (1 << 20))
         // Trap messages carry function names: they become the Lambda error's stack trace.
         .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
+        // Those names come from the frames' functions; the map from every native instruction
+        // back to its wasm offset is not used, and it is a large part of a `.cwasm`.
+        .generate_address_map(false)
         .cranelift_opt_level(OptLevel::Speed)
         // A fresh instance per invocation maps the initial memory image copy-on-write
         // instead of copying data segments: PHP's 3 MB of data costs a page fault per touch.

@@ -286,6 +286,43 @@ function index($event) {
 }
 
 #[test]
+fn memory_limit_follows_the_function_memory_and_php_reports_running_out() {
+    let root = task(&[(
+        "src/index.php",
+        r#"<?php
+function index($event) {
+    if ($event['grow'] ?? false) {
+        $a = [];
+        while (true) { $a[] = str_repeat('x', 1 << 20); }
+    }
+    return ini_get('memory_limit');
+}"#,
+    )]);
+    // Half of the function's memory after 16 MB for PHP itself (lamp_php.c says why).
+    for (memory, limit) in [("64", "24M"), ("256", "120M"), ("1024", "504M")] {
+        let out = host_run(root.path(), "src/index.php", "{}", &["--memory", memory]);
+        assert!(out.status.success(), "stderr:\n{}", stderr(&out));
+        assert_eq!(stdout(&out), limit, "--memory {memory}");
+    }
+    // Running out is PHP's own fatal error (with the line), not a trap of the sandbox.
+    let out = host_run(
+        root.path(),
+        "src/index.php",
+        r#"{"grow":true}"#,
+        &["--memory", "256"],
+    );
+    assert_eq!(out.status.code(), Some(1), "stderr:\n{}", stderr(&out));
+    let err = cli_error(&out);
+    assert_eq!(err.error_type, "Runtime.PhpFatalError", "{err:?}");
+    assert!(
+        err.error_message
+            .starts_with("Allowed memory size of 125829120 bytes exhausted"),
+        "{err:?}"
+    );
+    assert_eq!(err.stack_trace, ["/var/task/src/index.php:5"]);
+}
+
+#[test]
 fn function_option_picks_the_function() {
     let root = task(&[(
         "src/index.php",

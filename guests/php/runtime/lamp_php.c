@@ -14,6 +14,7 @@
  *
  * Output: echo/print go to stdout, PHP's error log to stderr; never into the response.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,6 +297,27 @@ static void lamp_request_finish(void)
 	fflush(stderr);
 }
 
+/* PHP's memory_limit follows the function's memory (instead of a fixed 128M), but stays below
+ * the sandbox's limit, which counts the whole linear memory: PHP itself and the snapshot
+ * (~16 MB) and the allocator's slack. Zend MM's 2 MB chunks come from aligned_alloc (patch
+ * 0001), which on dlmalloc leaves about as much unusable space as it hands out, hence half
+ * of the rest. A script that allocates too much then gets PHP's own "Allowed memory size ...
+ * exhausted" fatal error, which names the line. A handler may still ini_set() it. */
+static void lamp_set_memory_limit(uint32_t memory_mb)
+{
+	if (memory_mb == 0) {
+		return;
+	}
+	uint32_t limit = memory_mb > 48 ? (memory_mb - 16) / 2 : 16;
+	char value[16];
+	int len = snprintf(value, sizeof value, "%uM", (unsigned)limit);
+	zend_string *name = zend_string_init("memory_limit", sizeof "memory_limit" - 1, 0);
+	zend_string *val = zend_string_init(value, len, 0);
+	zend_alter_ini_entry(name, val, PHP_INI_USER, PHP_INI_STAGE_RUNTIME);
+	zend_string_release(val);
+	zend_string_release(name);
+}
+
 bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
                             handler_string_t *ret, handler_error_t *err)
 {
@@ -318,6 +340,7 @@ bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
 		goto out;
 	}
 
+	lamp_set_memory_limit(context->memory_limit_mb);
 	zend_first_try {
 		zval fn, args[2], result;
 		ZVAL_UNDEF(&result);
