@@ -31,7 +31,7 @@ pub const ZIPS: [&str; 5] = ["runtime", "php", "vendor", "hello-php", "hello-rus
 /// Where the inputs of the zips are.
 #[derive(Debug, Clone)]
 pub struct Inputs {
-    /// The `host` binary built for [`BOOTSTRAP_TARGET`] in release.
+    /// The `host` binary built for [`BOOTSTRAP_TARGET`] with the `layer` profile (Cargo.toml).
     pub bootstrap: PathBuf,
     /// The PHP runtime component (`make php`).
     pub php_wasm: PathBuf,
@@ -50,7 +50,7 @@ impl Inputs {
             bootstrap: root
                 .join("target")
                 .join(BOOTSTRAP_TARGET)
-                .join("release/host"),
+                .join("layer/host"),
             php_wasm: root.join("guests/php/dist/php.wasm"),
             vendor: root.join("layer/vendor"),
             hello_php: root.join("examples/hello-php/src/index.php"),
@@ -64,7 +64,7 @@ impl Inputs {
             (
                 &self.bootstrap,
                 format!(
-                    "build it with `cargo build --release --target {BOOTSTRAP_TARGET} -p host`"
+                    "build it with `cargo build --profile layer --target {BOOTSTRAP_TARGET} -p host`"
                 ),
             ),
             (&self.php_wasm, "build it with `make php`".to_string()),

@@ -22,7 +22,7 @@ struct Cli {
     /// The repository root, where the inputs are looked for.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
     root: PathBuf,
-    /// The static bootstrap [default: ROOT/target/x86_64-unknown-linux-musl/release/host].
+    /// The static bootstrap [default: ROOT/target/x86_64-unknown-linux-musl/layer/host].
     #[arg(long)]
     bootstrap: Option<PathBuf>,
     /// The PHP runtime component [default: ROOT/guests/php/dist/php.wasm].
