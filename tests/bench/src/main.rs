@@ -321,7 +321,10 @@ const PHASES: [(&str, &str); 10] = [
     ("load", "map the `.cwasm`"),
     ("link", "link WASI, build the `InstancePre`"),
     ("sandbox", "prepare /tmp, environment, directories"),
-    ("init", "`main` → ready to poll (the above and what runs between them)"),
+    (
+        "init",
+        "`main` → ready to poll (the above and what runs between them)",
+    ),
     ("instantiate", "first invocation: sandbox, store, instance"),
     ("handle", "first invocation: the `handle` call"),
     ("total", "`main` → first result posted"),
