@@ -36,8 +36,11 @@ test: setup php layers
 	$(CARGO) run -q -p lamp-bench -- --quick --host $(HOST_DEBUG)
 
 # The Lambda layers and example functions as deterministic zips in dist/ (layer/README.md).
+# The bootstrap's embedded paths (panic locations) are remapped so that any checkout, wherever
+# it and cargo's registry are, builds byte-identical zips.
+LAYER_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/lamp --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
 layers: setup php
-	$(CARGO) build --profile layer --target x86_64-unknown-linux-musl -p host
+	RUSTFLAGS="$(LAYER_RUSTFLAGS)" $(CARGO) build --profile layer --target x86_64-unknown-linux-musl -p host
 	$(CARGO) build -p test-artifacts
 	$(CARGO) run --release -p lamp-layer -- --out dist
 

@@ -69,6 +69,9 @@ fn find_php_cli(explicit: Option<&Path>) -> Result<PathBuf> {
             candidates.push(dir.join("php-cli.wasm"));
         }
     }
+    // A dev build also finds the one in its own checkout; a release build (what a layer ships)
+    // carries no path of the machine that built it.
+    #[cfg(debug_assertions)]
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/php/dist/php-cli.wasm"));
     candidates.push(PathBuf::from("guests/php/dist/php-cli.wasm"));
     candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
