@@ -158,10 +158,11 @@ impl HandlerComponent {
         let state = match State::new(sandbox, &context.request_id) {
             Ok(state) => state,
             Err(e) => {
+                let elapsed = started.elapsed();
                 return Outcome {
                     result: Err(LambdaError::new(types::SANDBOX, format!("{e:#}"))),
-                    duration: started.elapsed(),
-                    instantiate: started.elapsed(),
+                    duration: elapsed,
+                    instantiate: elapsed,
                     peak_memory: 0,
                 };
             }

@@ -218,10 +218,10 @@ fn run_ok(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn spawn(cmd: &mut Command, mock: &MockRuntime) -> Result<Child> {
+fn spawn(cmd: &mut Command, mock: &MockRuntime, stderr: Stdio) -> Result<Child> {
     cmd.env("AWS_LAMBDA_RUNTIME_API", mock.address())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(stderr);
     cmd.spawn()
         .with_context(|| format!("failed to start {cmd:?}"))
 }
@@ -258,29 +258,16 @@ fn cold_starts(
             Duration::from_secs(30),
         ));
         let (mut cmd, log) = make(i);
-        let started = Instant::now();
-        let child = match &log {
-            Some(log) => {
-                let file = std::fs::File::create(log)?;
-                cmd.env("AWS_LAMBDA_RUNTIME_API", mock.address())
-                    .stdout(Stdio::null())
-                    .stderr(file);
-                cmd.spawn()
-                    .with_context(|| format!("failed to start {cmd:?}"))?
-            }
-            None => spawn(&mut cmd, &mock)?,
+        let stderr = match &log {
+            Some(log) => Stdio::from(std::fs::File::create(log)?),
+            None => Stdio::null(),
         };
+        let started = Instant::now();
+        let child = spawn(&mut cmd, &mock, stderr)?;
         let outcomes = mock.wait_for_outcomes(1, Duration::from_secs(60));
         let elapsed = started.elapsed();
         // The breakdown is logged just after the response is posted.
-        if let Some(log) = &log {
-            let wait = Instant::now();
-            while !std::fs::read_to_string(log)?.contains("cold start")
-                && wait.elapsed() < Duration::from_secs(5)
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
+        let line = log.as_deref().map(wait_for_cold_start_line);
         stop(child);
         if outcomes.len() != 1 {
             bail!("cold start {i}: no response within 60 s");
@@ -290,16 +277,26 @@ fn cold_starts(
             cold.to_next
                 .push(handed_out.duration_since(started).as_secs_f64() * 1e3);
         }
-        if let Some(log) = &log {
-            let text = std::fs::read_to_string(log)?;
-            let line = text
-                .lines()
-                .find(|l| l.contains("cold start"))
-                .with_context(|| format!("no `cold start` line in {}", log.display()))?;
-            cold.phases.push(parse_ms_fields(line));
+        if let Some(line) = line {
+            cold.phases.push(parse_ms_fields(&line?));
         }
     }
     Ok(cold)
+}
+
+/// The runtime's `cold start` line from its log file, waiting up to 5 s for it to be written.
+fn wait_for_cold_start_line(log: &Path) -> Result<String> {
+    let wait = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log)?;
+        if let Some(line) = text.lines().find(|l| l.contains("cold start")) {
+            return Ok(line.to_string());
+        }
+        if wait.elapsed() >= Duration::from_secs(5) {
+            bail!("no `cold start` line in {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The `NAME_ms=VALUE` pairs of a log line.
@@ -392,7 +389,7 @@ fn warm(n: usize, event: &str, cmd: &mut Command, concurrency: usize) -> Result<
             Duration::from_secs(60),
         ));
     }
-    let child = spawn(cmd, &mock)?;
+    let child = spawn(cmd, &mock, Stdio::null())?;
     if mock.wait_for_outcomes(10, Duration::from_secs(60)).len() != 10 {
         bail!("{cmd:?} did not answer the warm-up events");
     }
@@ -439,7 +436,7 @@ fn per_process(n: usize, event: &str, mut make: impl FnMut() -> Command) -> Resu
             Duration::from_secs(30),
         ));
         let started = Instant::now();
-        let mut child = spawn(&mut make(), &mock)?;
+        let mut child = spawn(&mut make(), &mock, Stdio::null())?;
         if mock.wait_for_outcomes(i + 1, Duration::from_secs(30)).len() != i + 1 {
             bail!("process-per-event peer: no response for event {i}");
         }
