@@ -8,6 +8,8 @@
 #        LAMP_PHP_BUILD  build directory, default <repo>/target/php
 #        JOBS  make parallelism, default 2 (the machine is shared)
 #        LAMP_PHP_WIZER  1 (default): pre-initialise the handler with wizer; 0: start PHP per instance
+#        LAMP_PHP_OPT  the C optimisation flags of PHP itself, default -O2
+#        LAMP_PHP_DIST  where the .wasm files go, default guests/php/dist
 #
 # Unchanged inputs (this script, patches/, compat/, runtime/, the tool, the WIT) make it a no-op;
 # a change in runtime/ or the tool only relinks; anything else rebuilds PHP from a fresh tree.
@@ -25,7 +27,8 @@ PHP_SHA256=e02aa173c236c12791696254d607da680e6d5516f8f5c2339642de7c4f944bd2
 LAMP_CACHE=${LAMP_CACHE:-$HOME/.cache/wasm-lamp}
 BUILD=${LAMP_PHP_BUILD:-$ROOT/target/php}
 JOBS=${JOBS:-2}
-DIST=$HERE/dist
+DIST=${LAMP_PHP_DIST:-$HERE/dist}
+PHP_OPT=${LAMP_PHP_OPT:--O2}
 SRC=$BUILD/php-$PHP_VERSION
 LLVM_BIN=/usr/lib/llvm-22/bin
 FORCE=0
@@ -51,7 +54,7 @@ fi
 
 # --- input hashes -----------------------------------------------------------------------------
 # core: what changes the PHP build itself; glue: what only changes the handler link.
-CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256"; hash_files patches compat; } | sha256sum | cut -c1-16)
+CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256 $PHP_OPT"; hash_files patches compat; } | sha256sum | cut -c1-16)
 GLUE_HASH=$( { echo "$CORE_HASH"; echo "wizer=${LAMP_PHP_WIZER:-1}"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
 if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm ]]; then
@@ -125,6 +128,7 @@ pre=(--target=wasm32-wasip1 --sysroot=$sr -isystem $HERE/compat/include -Qunused
   -Wno-deprecated -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_MMAN -D_WASI_EMULATED_GETPID
   -D_WASI_EMULATED_PROCESS_CLOCKS
   -DZEND_ENABLE_ZVAL_LONG64=1
+  -ffile-prefix-map=$SRC=/php-$PHP_VERSION -ffile-prefix-map=$HERE=/lamp
   -mllvm -wasm-enable-sjlj -mllvm -wasm-use-legacy-eh=false)
 ((force_include)) && pre+=(-include $HERE/compat/wasi_compat.h)
 post=()
@@ -158,7 +162,7 @@ build_core() {
     cd "$SRC"
     # Empty pkg-config paths keep the host's libraries (valgrind, oniguruma, ...) out.
     PKG_CONFIG_LIBDIR="" PKG_CONFIG_PATH="" \
-    CC="$BUILD/bin/wasi-cc" CFLAGS="-O2" \
+    CC="$BUILD/bin/wasi-cc" CFLAGS="$PHP_OPT" \
     AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" NM="$LLVM_BIN/llvm-nm" \
     ac_cv_func_getrusage=no ac_cv_struct_flock=no \
     ./configure --host=wasm32-wasi --build=x86_64-pc-linux-gnu --prefix=/usr/local \

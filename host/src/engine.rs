@@ -84,6 +84,11 @@ fn base_config() -> Config {
         // Those names come from the frames' functions; the map from every native instruction
         // back to its wasm offset is not used, and it is a large part of a `.cwasm`.
         .generate_address_map(false)
+        // Nor are the ELF symbol table (for `objdump` and profilers) and the `.eh_frame` of every
+        // function (for native unwinders; wasmtime walks wasm frames by frame pointers): together
+        // 240 KB of a zipped php.cwasm, and registering the unwind info costs every cold start.
+        .debug_symbols(false)
+        .native_unwind_info(false)
         .cranelift_opt_level(OptLevel::Speed)
         // A fresh instance per invocation maps the initial memory image copy-on-write
         // instead of copying data segments: PHP's 3 MB of data costs a page fault per touch.

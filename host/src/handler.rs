@@ -31,7 +31,7 @@ pub struct InitError {
 }
 
 impl InitError {
-    fn new(error_type: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(error_type: &'static str, message: impl Into<String>) -> Self {
         Self {
             error_type,
             message: message.into(),
@@ -258,6 +258,19 @@ pub fn load_component(engine: &Engine, path: &Path) -> Result<(Component, CodeSo
             format!("failed to read `{shown}`: {e}"),
         )
     })?;
+    Ok((
+        compile_component(engine, &bytes, path)?,
+        CodeSource::Compiled,
+    ))
+}
+
+/// Compiles the wasm `bytes` read from `path`, with errors that say what to give instead.
+pub fn compile_component(
+    engine: &Engine,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<Component, InitError> {
+    let shown = path.display();
     if !bytes.starts_with(WASM_MAGIC) {
         return Err(InitError::new(
             types::INVALID_HANDLER,
@@ -274,13 +287,12 @@ pub fn load_component(engine: &Engine, path: &Path) -> Result<(Component, CodeSo
             ),
         ));
     }
-    let component = Component::new(engine, &bytes).map_err(|e| {
+    Component::new(engine, bytes).map_err(|e| {
         InitError::new(
             types::INVALID_HANDLER,
             format!("`{shown}` is not a valid component: {e:#}"),
         )
-    })?;
-    Ok((component, CodeSource::Compiled))
+    })
 }
 
 /// Turns a trap or host error from a guest call into the error Lambda should see.

@@ -1,8 +1,12 @@
 //! Loading handler code fast: a `.cwasm` made by a compatible engine is mapped as it is;
 //! anything else is compiled once and the result cached on disk (keyed by the wasm's
 //! sha256 and the engine's compatibility hash), so the next cold start maps it instead.
+//!
+//! The wasm a `.cwasm` falls back to is `NAME.wasm` beside it, or `NAME.wasm.xz`: the php
+//! layer ships PHP's component xz-compressed, since only this fallback ever reads it.
 
 use std::hash::{Hash as _, Hasher as _};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,17 +14,26 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use crate::handler::{CodeSource, HandlerComponent, InitError, check_handler_file, load_component};
+use crate::error::types;
+use crate::handler::{
+    CodeSource, HandlerComponent, InitError, check_handler_file, compile_component, load_component,
+};
+
+/// The suffix of an xz-compressed component.
+const XZ: &str = ".xz";
 
 /// How the code of a handler was obtained, for the logs and the cold-start breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadPath {
     /// A `.cwasm` shipped beside the handler (e.g. in the php layer).
     Shipped(PathBuf),
-    /// A `.cwasm` this host compiled earlier and cached.
-    Cached(PathBuf),
-    /// Compiled now (and cached at the path, if writing the cache worked).
-    Compiled { cached: Option<PathBuf> },
+    /// A `.cwasm` this host compiled from `wasm` earlier and cached.
+    Cached { wasm: PathBuf, cwasm: PathBuf },
+    /// `wasm` compiled now (and cached at `cached`, if writing the cache worked).
+    Compiled {
+        wasm: PathBuf,
+        cached: Option<PathBuf>,
+    },
 }
 
 /// Loads `path` (`.wasm` or `.cwasm`), using and filling the cache in `cache_dir`.
@@ -38,10 +51,13 @@ pub fn load_cached(
                 return Ok((handler, LoadPath::Shipped(path.to_path_buf())));
             }
             Err(err) => {
-                let wasm = path.with_extension("wasm");
-                if !wasm.is_file() {
+                let Some(wasm) = ["wasm", "wasm.xz"]
+                    .map(|ext| path.with_extension(ext))
+                    .into_iter()
+                    .find(|p| p.is_file())
+                else {
                     return Err(err);
-                }
+                };
                 tracing::warn!("{}; compiling `{}` instead", err.message, wasm.display());
                 wasm
             }
@@ -50,10 +66,7 @@ pub fn load_cached(
         path.to_path_buf()
     };
     check_handler_file(&wasm)?;
-    let bytes = std::fs::read(&wasm).map_err(|e| InitError {
-        error_type: crate::error::types::NO_SUCH_HANDLER,
-        message: format!("failed to read `{}`: {e}", wasm.display()),
-    })?;
+    let bytes = read_wasm(&wasm)?;
     let cache_file = cache_dir.map(|dir| dir.join(format!("{}.cwasm", cache_key(engine, &bytes))));
     if let Some(cached) = cache_file.as_deref().filter(|p| p.is_file()) {
         match load_component(engine, cached) {
@@ -64,7 +77,8 @@ pub fn load_cached(
                     &wasm,
                     CodeSource::Precompiled,
                 )?;
-                return Ok((handler, LoadPath::Cached(cached.to_path_buf())));
+                let cwasm = cached.to_path_buf();
+                return Ok((handler, LoadPath::Cached { wasm, cwasm }));
             }
             Err(err) => tracing::warn!(
                 "ignoring the cached `{}`: {}",
@@ -73,7 +87,14 @@ pub fn load_cached(
             ),
         }
     }
-    let (component, source) = load_component(engine, &wasm)?;
+    let (component, source) = if is_xz(&wasm) {
+        (
+            compile_component(engine, &bytes, &wasm)?,
+            CodeSource::Compiled,
+        )
+    } else {
+        load_component(engine, &wasm)?
+    };
     let cached = cache_file.and_then(|file| match write_cache(&component, &file) {
         Ok(()) => Some(file),
         Err(e) => {
@@ -85,7 +106,42 @@ pub fn load_cached(
         }
     });
     let handler = HandlerComponent::from_component(engine, component, &wasm, source)?;
-    Ok((handler, LoadPath::Compiled { cached }))
+    Ok((handler, LoadPath::Compiled { wasm, cached }))
+}
+
+fn is_xz(path: &Path) -> bool {
+    path.to_str().is_some_and(|p| p.ends_with(XZ))
+}
+
+/// The bytes of a `.wasm`, unpacked if the file is a `.wasm.xz`.
+fn read_wasm(path: &Path) -> Result<Vec<u8>, InitError> {
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| {
+        InitError::new(
+            types::NO_SUCH_HANDLER,
+            format!("failed to read `{shown}`: {e}"),
+        )
+    })?;
+    let mut bytes = Vec::new();
+    let read = if is_xz(path) {
+        let started = Instant::now();
+        let read = lzma_rs::xz_decompress(&mut BufReader::new(file), &mut bytes).map_err(|e| {
+            format!("it is not a valid xz file ({e}); replace it with `xz -9 NAME.wasm`")
+        });
+        tracing::debug!(path = %shown, bytes = bytes.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "unpacked");
+        read
+    } else {
+        std::io::Read::read_to_end(&mut BufReader::new(file), &mut bytes)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    read.map_err(|e| {
+        InitError::new(
+            types::INVALID_HANDLER,
+            format!("failed to read `{shown}`: {e}"),
+        )
+    })?;
+    Ok(bytes)
 }
 
 /// sha256 of the wasm plus the engine's compatibility hash: a different wasmtime or engine

@@ -5,7 +5,8 @@
 //! 2. `NAME` or `NAME.FUNCTION`: a component `NAME.cwasm` or `NAME.wasm`, first in the task
 //!    root, then in the layers' handler folder (`/opt/lamp/handlers`);
 //! 3. else a PHP script `NAME.php` or `src/NAME.php` in the task root, run by the PHP runtime
-//!    component from the layers (`/opt/lamp/php.cwasm` or `php.wasm`); the function called
+//!    component from the layers (`/opt/lamp/php.cwasm`, `php.wasm` or the `php.wasm.xz` the
+//!    php layer ships for when its `.cwasm` does not fit the engine); the function called
 //!    is `FUNCTION` if given, else `NAME` (the seed's `_HANDLER=index` calls `index()`).
 //!
 //! A `.cwasm` is preferred to a `.wasm` of the same name when both exist.
@@ -196,7 +197,7 @@ pub fn find_php_runtime(layers_root: &Path) -> Result<PathBuf, Vec<PathBuf>> {
     }
     let mut tried = Vec::new();
     for dir in dirs {
-        for name in ["php.cwasm", "php.wasm"] {
+        for name in ["php.cwasm", "php.wasm", "php.wasm.xz"] {
             let path = dir.join(name);
             if path.is_file() {
                 return Ok(path);

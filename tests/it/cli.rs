@@ -283,6 +283,22 @@ fn compiled_cwasm_runs_and_an_incompatible_one_is_refused() {
     assert_bad_input(&run(&old, &[]), "precompiled by an incompatible engine");
 }
 
+/// A component may be given xz-compressed (the php layer ships PHP's so): it is unpacked and
+/// compiled. Bytes that are not xz get an error that says so.
+#[test]
+fn an_xz_compressed_component_runs_and_a_corrupt_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let xz = dir.path().join("hello.wasm.xz");
+    let packed = lamp_layer::xz_compress(component(guests::HELLO_RUST)).unwrap();
+    std::fs::write(&xz, packed).unwrap();
+    let out = run(&xz, &["--event", r#"{"name":"xz"}"#]);
+    assert_eq!(stdout(&out), "Hello, xz", "{}", stderr(&out));
+
+    let bad = dir.path().join("bad.wasm.xz");
+    std::fs::write(&bad, b"\0asm, but not xz").unwrap();
+    assert_bad_input(&run(&bad, &[]), "is not a valid xz file");
+}
+
 #[test]
 fn help_shows_examples() {
     let out = host().args(["run", "--help"]).output().unwrap();

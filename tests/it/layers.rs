@@ -79,6 +79,20 @@ impl Unpacked {
     /// (an unread pipe would fill up and block it).
     fn start(&self, mock: &MockRuntime, task: &Path, handler: &str) -> Running {
         let tmp = tempfile::tempdir().unwrap();
+        let mut running = self.start_with_tmp(mock, task, handler, tmp.path());
+        running._tmp = Some(tmp);
+        running
+    }
+
+    /// [`Self::start`] with TMPDIR `tmp`, which outlives the runtime (as /tmp outlives a
+    /// runtime process in a Lambda execution environment).
+    fn start_with_tmp(
+        &self,
+        mock: &MockRuntime,
+        task: &Path,
+        handler: &str,
+        tmp: &Path,
+    ) -> Running {
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(self.bootstrap())
             .env_clear()
@@ -87,7 +101,7 @@ impl Unpacked {
             .env("_HANDLER", handler)
             .env("LAMBDA_TASK_ROOT", task)
             .env("LAMP_LAYERS_ROOT", self.layers.path())
-            .env("TMPDIR", tmp.path())
+            .env("TMPDIR", tmp)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
             .env("AWS_LAMBDA_FUNCTION_NAME", "layers-test")
             .stdout(Stdio::null())
@@ -97,7 +111,7 @@ impl Unpacked {
         Running {
             child,
             log,
-            _tmp: tmp,
+            _tmp: None,
         }
     }
 }
@@ -106,7 +120,7 @@ impl Unpacked {
 struct Running {
     child: Child,
     log: tempfile::NamedTempFile,
-    _tmp: tempfile::TempDir,
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Running {
@@ -139,7 +153,7 @@ fn every_zip_holds_exactly_its_files_with_fixed_modes() {
         ("runtime", &[("bootstrap", 0o755)]),
         (
             "php",
-            &[("lamp/php.cwasm", 0o644), ("lamp/php.wasm", 0o644)],
+            &[("lamp/php.cwasm", 0o644), ("lamp/php.wasm.xz", 0o644)],
         ),
         (
             "vendor",
@@ -156,6 +170,22 @@ fn every_zip_holds_exactly_its_files_with_fixed_modes() {
         let listed: Vec<_> = listed.iter().map(|(n, m)| (n.as_str(), *m)).collect();
         assert_eq!(listed, entries, "{name}.zip");
     }
+}
+
+/// What a function on our runtime must deploy, `runtime.zip` + `php.zip`, stays under 10 MB
+/// (10,000,000 bytes): a size is deterministic, so unlike a time it can be a test. Bref's
+/// PHP layers are ~50 MB.
+#[test]
+fn the_runtime_and_php_layers_together_stay_under_10_mb() {
+    let Some(dist) = dist() else { return };
+    let size = |name: &str| std::fs::metadata(dist.join(name)).unwrap().len();
+    let (runtime, php) = (size("runtime.zip"), size("php.zip"));
+    assert!(
+        runtime + php < 10_000_000,
+        "runtime.zip {runtime} B + php.zip {php} B = {} B, over the 10 MB budget; see \
+         layer/README.md for what is in them and what was done to fit",
+        runtime + php
+    );
 }
 
 #[test]
@@ -200,6 +230,61 @@ fn the_php_example_answers_from_the_unpacked_layers_with_the_shipped_cwasm() {
     assert!(
         logs.contains(&format!("loaded precompiled `{}`", cwasm.display())),
         "php.cwasm from the php layer was not used as it is:\n{logs}"
+    );
+}
+
+/// The layer's `php.cwasm` is checked, not trusted: one made for another machine (here its
+/// target patched to mips64, as a layer built for the wrong architecture would be) is refused,
+/// the bootstrap compiles the layer's `php.wasm.xz` and caches the code in /tmp, and the next
+/// cold start in the same environment maps that cache instead of compiling again.
+#[test]
+fn a_cwasm_made_for_another_machine_falls_back_to_compiling_php_wasm_xz_once() {
+    let Some(dist) = dist() else { return };
+    let unpacked = Unpacked::new(&dist);
+    let lamp = unpacked.layers.path().join("lamp");
+    let cwasm = lamp.join("php.cwasm");
+    let mut bytes = std::fs::read(&cwasm).unwrap();
+    let header = &mut bytes[..4096];
+    let at = header
+        .windows(7)
+        .position(|w| w == b"x86_64-")
+        .expect("the target triple in the .cwasm's engine section");
+    header[at..at + 6].copy_from_slice(b"mips64");
+    std::fs::write(&cwasm, &bytes).unwrap();
+    let wasm_xz = lamp.join("php.wasm.xz");
+    let tmp = tempfile::tempdir().unwrap();
+
+    // One cold start in this environment (same /tmp): its logs, after it answered.
+    let cold_start = |name: &str| {
+        let mock = MockRuntime::start();
+        let running = unpacked.start_with_tmp(&mock, unpacked.php_task.path(), "index", tmp.path());
+        let body = invoke(&mock, &running, name, &format!(r#"{{"name":"{name}"}}"#));
+        assert_eq!(body, format!("Hello, {name}"));
+        running.stderr()
+    };
+
+    let logs = cold_start("world");
+    assert!(
+        logs.contains("compiled for architecture 'mips64'")
+            && logs.contains(&format!("compiling `{}` instead", wasm_xz.display()))
+            && logs.contains(&format!("compiled `{}`, cached at `", wasm_xz.display())),
+        "no fallback to php.wasm.xz with a cache:\n{logs}"
+    );
+    let cached: Vec<_> = std::fs::read_dir(tmp.path().join("lamp/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+
+    let logs = cold_start("again");
+    assert!(
+        logs.contains(&format!(
+            "loaded `{}` compiled earlier, from `{}`",
+            wasm_xz.display(),
+            cached[0].display()
+        )),
+        "the second cold start did not use the cache:\n{logs}"
     );
 }
 

@@ -251,14 +251,14 @@ fn init(settings: Settings, startup: Duration) -> Result<Runtime, LambdaError> {
     cold.load = lap().saturating_sub(cold.link);
     match &load_path {
         LoadPath::Shipped(p) => tracing::info!("loaded precompiled `{}`", p.display()),
-        LoadPath::Cached(p) => tracing::info!(
+        LoadPath::Cached { wasm, cwasm } => tracing::info!(
             "loaded `{}` compiled earlier, from `{}`",
-            component_path.display(),
-            p.display()
+            wasm.display(),
+            cwasm.display()
         ),
-        LoadPath::Compiled { cached } => tracing::info!(
+        LoadPath::Compiled { wasm, cached } => tracing::info!(
             "compiled `{}`{}",
-            component_path.display(),
+            wasm.display(),
             cached
                 .as_ref()
                 .map(|p| format!(", cached at `{}`", p.display()))
