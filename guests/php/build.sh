@@ -145,6 +145,14 @@ EOF
   "$LLVM_BIN/llvm-ar" rcs "$lib/liblampcompat.a" "$lib"/*.o
 }
 
+# PHP stamps __DATE__/__TIME__ into its binaries (`php -v`: "built: ..."); clang takes them from
+# SOURCE_DATE_EPOCH, here the release's own NEWS file, so every build of the same inputs is
+# byte-identical (the layer zips depend on it).
+pin_build_date() {
+  SOURCE_DATE_EPOCH=$(stat -c %Y "$SRC/NEWS")
+  export SOURCE_DATE_EPOCH
+}
+
 build_core() {
   local tarball
   tarball=$(fetch_source)
@@ -157,6 +165,7 @@ build_core() {
   done
   make_toolchain
   export PATH=$BUILD/bin:$PATH
+  pin_build_date
   log "configure"
   (
     cd "$SRC"
@@ -187,6 +196,7 @@ else
   log "PHP core up to date (inputs $CORE_HASH)"
 fi
 export PATH=$BUILD/bin:$PATH
+pin_build_date
 
 cp "$SRC/sapi/cli/php" "$DIST/php-cli.wasm"
 log "php-cli.wasm: $(stat -c %s "$DIST/php-cli.wasm") bytes"
