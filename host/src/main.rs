@@ -5,12 +5,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use host::commands::{Cli, Command, bootstrap::BootstrapCommand};
 
-/// The static (musl) build is the one Lambda runs; musl's own malloc is made for size, not
-/// speed, and the host allocates on every invocation (store, WASI context, HTTP, JSON).
-#[cfg(target_env = "musl")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     host::mark_process_start();
     // Lambda starts the runtime as `bootstrap` with no arguments: that name, or no subcommand
