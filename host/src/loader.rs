@@ -19,9 +19,6 @@ use crate::handler::{
     CodeSource, HandlerComponent, InitError, check_handler_file, compile_component, load_component,
 };
 
-/// The suffix of an xz-compressed component.
-const XZ: &str = ".xz";
-
 /// How the code of a handler was obtained, for the logs and the cold-start breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadPath {
@@ -87,13 +84,14 @@ pub fn load_cached(
             ),
         }
     }
-    let (component, source) = if is_xz(&wasm) {
-        (
+    // The bytes are in hand (and unpacked, for a `.wasm.xz`): compile them, unless they are
+    // precompiled code under another name, which `load_component` maps from the file.
+    let (component, source) = match Engine::detect_precompiled(&bytes) {
+        Some(_) => load_component(engine, &wasm)?,
+        None => (
             compile_component(engine, &bytes, &wasm)?,
             CodeSource::Compiled,
-        )
-    } else {
-        load_component(engine, &wasm)?
+        ),
     };
     let cached = cache_file.and_then(|file| match write_cache(&component, &file) {
         Ok(()) => Some(file),
@@ -109,38 +107,30 @@ pub fn load_cached(
     Ok((handler, LoadPath::Compiled { wasm, cached }))
 }
 
-fn is_xz(path: &Path) -> bool {
-    path.to_str().is_some_and(|p| p.ends_with(XZ))
-}
-
 /// The bytes of a `.wasm`, unpacked if the file is a `.wasm.xz`.
 fn read_wasm(path: &Path) -> Result<Vec<u8>, InitError> {
     let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| {
+    let unreadable = |e: std::io::Error| {
         InitError::new(
             types::NO_SUCH_HANDLER,
             format!("failed to read `{shown}`: {e}"),
         )
-    })?;
-    let mut bytes = Vec::new();
-    let read = if is_xz(path) {
-        let started = Instant::now();
-        let read = lzma_rs::xz_decompress(&mut BufReader::new(file), &mut bytes).map_err(|e| {
-            format!("it is not a valid xz file ({e}); replace it with `xz -9 NAME.wasm`")
-        });
-        tracing::debug!(path = %shown, bytes = bytes.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "unpacked");
-        read
-    } else {
-        std::io::Read::read_to_end(&mut BufReader::new(file), &mut bytes)
-            .map(drop)
-            .map_err(|e| e.to_string())
     };
-    read.map_err(|e| {
+    if !path.extension().is_some_and(|e| e == "xz") {
+        return std::fs::read(path).map_err(unreadable);
+    }
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let started = Instant::now();
+    let mut bytes = Vec::new();
+    lzma_rs::xz_decompress(&mut BufReader::new(file), &mut bytes).map_err(|e| {
         InitError::new(
             types::INVALID_HANDLER,
-            format!("failed to read `{shown}`: {e}"),
+            format!(
+                "failed to read `{shown}`: it is not a valid xz file ({e}); replace it with `xz -9 NAME.wasm`"
+            ),
         )
     })?;
+    tracing::debug!(path = %shown, bytes = bytes.len(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "unpacked");
     Ok(bytes)
 }
 

@@ -196,28 +196,21 @@ fn precompile(bootstrap: &Path, wasm: &Path) -> Result<Vec<u8>> {
 /// The file at `path`, xz-compressed at the highest preset, with a dictionary only as large as
 /// the file needs (the preset's 64 MiB would be what the unpacking bootstrap allocates).
 pub fn xz_compress(path: &Path) -> Result<Vec<u8>> {
-    use liblzma::stream::{Action, Check, Filters, LzmaOptions, Status, Stream};
+    use liblzma::stream::{Check, Filters, LzmaOptions, PRESET_EXTREME, Stream};
+    use std::io::Write as _;
     let data =
         std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-    let mut options = LzmaOptions::new_preset(9 | liblzma::stream::PRESET_EXTREME)?;
+    let mut options = LzmaOptions::new_preset(9 | PRESET_EXTREME)?;
     let dict_size = (data.len() as u32)
         .next_power_of_two()
         .clamp(1 << 20, 64 << 20);
     options.dict_size(dict_size);
     let mut filters = Filters::new();
     filters.lzma2(&options);
-    let mut stream = Stream::new_stream_encoder(&filters, Check::Crc64)?;
-    let mut out = Vec::with_capacity(data.len() / 2 + 4096);
-    loop {
-        let consumed = stream.total_in() as usize;
-        if out.len() == out.capacity() {
-            out.reserve(1 << 20);
-        }
-        match stream.process_vec(&data[consumed..], &mut out, Action::Finish)? {
-            Status::StreamEnd => return Ok(out),
-            Status::Ok | Status::GetCheck | Status::MemNeeded => {}
-        }
-    }
+    let stream = Stream::new_stream_encoder(&filters, Check::Crc64)?;
+    let mut encoder = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
+    encoder.write_all(&data)?;
+    Ok(encoder.finish()?)
 }
 
 /// Every file under `dir`, named `prefix/RELATIVE`, mode 0644. Symlinks and other special
