@@ -65,9 +65,86 @@ impl Default for EngineOptions {
     }
 }
 
+/// The CPU that compiled code is for.
+///
+/// Code compiled here to run here (`host run`'s cache, a bootstrap compiling at cold start)
+/// uses every feature this CPU has. Code that ships (`host compile`, the php layer's
+/// `php.cwasm`) is compiled for a documented baseline that every Lambda host of that
+/// architecture has, so that it loads everywhere: the runtime accepts code that needs no more
+/// than its CPU has, so a richer CPU still maps it, and the `.cwasm` does not depend on the
+/// machine that built it (the same bytes from any builder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeTarget {
+    /// This machine, with every CPU feature it has.
+    Native,
+    /// Lambda's x86_64 baseline: [`X86_64_BASELINE`].
+    X86_64,
+    /// Lambda's arm64 baseline: [`AARCH64_BASELINE`].
+    Aarch64,
+}
+
+/// Cranelift's x86 features every Lambda x86_64 host has: x86-64-v3 (Haswell and later Xeons,
+/// every AMD EPYC). AWS documents AVX2 as available to x86_64 functions; every CPU with AVX2
+/// also has the rest of v3 (BMI1/2, FMA, LZCNT). Not AVX-512: Lambda does not promise it (the
+/// build machine here has it, which is how it leaked into shipped code before).
+pub const X86_64_BASELINE: &[&str] = &[
+    "has_sse3",
+    "has_ssse3",
+    "has_cmpxchg16b",
+    "has_sse41",
+    "has_sse42",
+    "has_popcnt",
+    "has_avx",
+    "has_avx2",
+    "has_bmi1",
+    "has_bmi2",
+    "has_fma",
+    "has_lzcnt",
+];
+
+/// Cranelift's aarch64 features every Lambda arm64 host has. AWS documents arm64 functions as
+/// running on Graviton2 (Neoverse N1: Armv8.2 with CRC and crypto), so Armv8.1's atomics
+/// (LSE) are there; pointer authentication (Armv8.3) and the optional 8.2 extensions are not
+/// promised.
+pub const AARCH64_BASELINE: &[&str] = &["has_lse"];
+
+impl CodeTarget {
+    /// The Lambda baseline of the architecture this host runs on (what `host compile` makes).
+    pub fn lambda_baseline() -> Self {
+        if cfg!(target_arch = "aarch64") {
+            Self::Aarch64
+        } else {
+            Self::X86_64
+        }
+    }
+
+    /// The target triple and the CPU features compiled code may use; `None` for native.
+    pub fn triple_and_features(self) -> Option<(&'static str, &'static [&'static str])> {
+        match self {
+            Self::Native => None,
+            Self::X86_64 => Some(("x86_64-unknown-linux-gnu", X86_64_BASELINE)),
+            Self::Aarch64 => Some(("aarch64-unknown-linux-gnu", AARCH64_BASELINE)),
+        }
+    }
+}
+
 /// The compile-affecting settings, shared by every engine we make (so `.cwasm` files agree).
-fn base_config() -> Config {
+fn base_config(target: CodeTarget) -> Result<Config> {
     let mut config = Config::new();
+    if let Some((triple, features)) = target.triple_and_features() {
+        // An explicit target turns off the detection of this machine's CPU features; the
+        // baseline's are then enabled one by one.
+        config.target(triple).map_err(anyhow::Error::from)?;
+        for feature in features {
+            // SAFETY: executing an instruction the CPU lacks is undefined behaviour, but code
+            // compiled with these flags is only ever run after wasmtime's load-time check
+            // (`Component::deserialize*`) has found each of them on the running CPU.
+            #[allow(unsafe_code)]
+            unsafe {
+                config.cranelift_flag_enable(feature);
+            }
+        }
+    }
     config
         // Handlers are components of the `lamp:handler` world.
         .wasm_component_model(true)
@@ -93,7 +170,104 @@ fn base_config() -> Config {
         // A fresh instance per invocation maps the initial memory image copy-on-write
         // instead of copying data segments: PHP's 3 MB of data costs a page fault per touch.
         .memory_init_cow(true);
-    config
+    Ok(config)
+}
+
+/// What a `.cwasm` was compiled for, as its `.wasmtime.engine` section records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledFor {
+    /// The wasmtime version that wrote it.
+    pub wasmtime: String,
+    /// The target triple.
+    pub triple: String,
+    /// The CPU features its code may use (Cranelift's `has_*` flags that are on).
+    pub features: Vec<String>,
+}
+
+impl CompiledFor {
+    /// Reads the engine section of a precompiled component or module.
+    ///
+    /// Its layout is wasmtime's (`engine/serialization.rs`): a format byte (0), the version
+    /// string with a one-byte length, then postcard-encoded metadata that starts with the
+    /// triple, the shared flags and the ISA flags, each flag a name and a value.
+    pub fn read(cwasm: &[u8]) -> Result<Self> {
+        use object::{Object as _, ObjectSection as _};
+        let file = object::File::parse(cwasm).context("not an ELF file: not a .cwasm")?;
+        let section = file
+            .section_by_name(".wasmtime.engine")
+            .context("no `.wasmtime.engine` section: not a .cwasm")?;
+        let data = section
+            .data()
+            .context("unreadable `.wasmtime.engine` section")?;
+        let mut reader = Postcard(data);
+        anyhow::ensure!(reader.byte()? == 0, "unknown `.wasmtime.engine` format");
+        let version_len = reader.byte()? as usize;
+        let wasmtime = String::from_utf8_lossy(reader.take(version_len)?).into_owned();
+        let triple = reader.str()?.to_string();
+        let _shared_flags = reader.flags()?;
+        let features = reader
+            .flags()?
+            .into_iter()
+            .filter_map(|(name, on)| on.then(|| name.to_string()))
+            .collect();
+        Ok(Self {
+            wasmtime,
+            triple,
+            features,
+        })
+    }
+}
+
+/// Just enough of postcard's encoding to read the start of wasmtime's engine metadata.
+struct Postcard<'a>(&'a [u8]);
+
+impl<'a> Postcard<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        anyhow::ensure!(self.0.len() >= n, "truncated `.wasmtime.engine` section");
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// An unsigned LEB128 integer, as postcard writes lengths and enum tags.
+    fn varint(&mut self) -> Result<usize> {
+        let mut value = 0usize;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            value |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        anyhow::bail!("malformed integer in `.wasmtime.engine` section")
+    }
+
+    fn str(&mut self) -> Result<&'a str> {
+        let len = self.varint()?;
+        std::str::from_utf8(self.take(len)?).context("malformed `.wasmtime.engine` section")
+    }
+
+    /// A list of `(name, FlagValue)`: `Enum(&str)`, `Num(u8)` or `Bool(bool)`; true for
+    /// a boolean flag that is on.
+    fn flags(&mut self) -> Result<Vec<(&'a str, bool)>> {
+        let count = self.varint()?;
+        let mut flags = Vec::with_capacity(count.min(256));
+        for _ in 0..count {
+            let name = self.str()?;
+            let on = match self.varint()? {
+                0 => self.str().map(|_| false)?,
+                1 => self.byte().map(|_| false)?,
+                2 => self.byte()? == 1,
+                tag => anyhow::bail!("unknown flag value {tag} in `.wasmtime.engine` section"),
+            };
+            flags.push((name, on));
+        }
+        Ok(flags)
+    }
 }
 
 /// The pooling allocator keeps instance slots, memories and tables warm between invocations,
@@ -132,13 +306,26 @@ fn pooling_config(options: EngineOptions) -> PoolingAllocationConfig {
 /// address space (some containers cap virtual memory); otherwise instances are allocated on
 /// demand, which is slower per invocation but otherwise the same.
 pub fn build_engine(options: EngineOptions) -> Result<Engine> {
-    let engine = match pooled_engine(options) {
+    build_engine_for(options, CodeTarget::Native)
+}
+
+/// [`build_engine`] compiling for `target` (see [`CodeTarget`]); code compiled for another
+/// architecture can only be serialized, not run.
+pub fn build_engine_for(options: EngineOptions, target: CodeTarget) -> Result<Engine> {
+    if target != CodeTarget::Native {
+        // Only compiles (no instances, so no pool); the allocation strategy is not part of
+        // what a `.cwasm` records, so the pooled runtime engine still loads its output.
+        return Engine::new(&base_config(target)?)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to create a wasmtime engine for {target:?}"));
+    }
+    let engine = match pooled_engine(options, target) {
         Ok(engine) => engine,
         Err(err) => {
             tracing::warn!(
                 "the pooling allocator is unavailable ({err:#}); allocating instances on demand, which is slower"
             );
-            Engine::new(&base_config())
+            Engine::new(&base_config(target)?)
                 .map_err(anyhow::Error::from)
                 .context("failed to create the wasmtime engine")?
         }
@@ -148,8 +335,8 @@ pub fn build_engine(options: EngineOptions) -> Result<Engine> {
 }
 
 /// The engine with the pooling allocator, or why it cannot be made here.
-fn pooled_engine(options: EngineOptions) -> Result<Engine> {
-    let mut pooled = base_config();
+fn pooled_engine(options: EngineOptions, target: CodeTarget) -> Result<Engine> {
+    let mut pooled = base_config(target)?;
     pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(options)));
     Engine::new(&pooled).map_err(anyhow::Error::from)
 }
@@ -183,8 +370,34 @@ mod tests {
     /// The pooling settings must be valid: a bad one silently costs every invocation.
     #[test]
     fn the_pooling_allocator_accepts_our_settings() {
-        pooled_engine(EngineOptions::default()).unwrap();
-        pooled_engine(EngineOptions { max_instances: 64 }).unwrap();
+        pooled_engine(EngineOptions::default(), CodeTarget::Native).unwrap();
+        pooled_engine(EngineOptions { max_instances: 64 }, CodeTarget::Native).unwrap();
+    }
+
+    /// Compiling for a baseline records exactly its features, whatever this CPU has; the
+    /// native engine still loads it.
+    #[test]
+    fn baseline_code_records_only_the_baseline_and_loads_natively() {
+        let wasm = wat::parse_str(
+            r#"(component (core module (func (export "f") (param i32) (result i32)
+                local.get 0 i32.popcnt)))"#,
+        )
+        .unwrap();
+        let baseline = build_engine_for(EngineOptions::default(), CodeTarget::X86_64).unwrap();
+        let cwasm = baseline.precompile_component(&wasm).unwrap();
+        let compiled = CompiledFor::read(&cwasm).unwrap();
+        assert_eq!(compiled.triple, "x86_64-unknown-linux-gnu");
+        let mut expected: Vec<_> = X86_64_BASELINE.iter().map(|f| f.to_string()).collect();
+        let mut found = compiled.features.clone();
+        expected.sort();
+        found.sort();
+        assert_eq!(found, expected);
+        if cfg!(target_arch = "x86_64") {
+            let native = build_engine(EngineOptions::default()).unwrap();
+            #[allow(unsafe_code)]
+            // SAFETY: the bytes were just made by `precompile_component` above.
+            unsafe { wasmtime::component::Component::deserialize(&native, &cwasm) }.unwrap();
+        }
     }
 
     #[test]

@@ -1,40 +1,122 @@
 //! Building wasm-lamp's Lambda layers and example functions as deterministic zips.
 //!
-//! | zip              | contents                                   | unpacked at  |
-//! |------------------|--------------------------------------------|--------------|
-//! | `runtime.zip`    | `bootstrap` (static musl `host`, 0755)     | `/opt`       |
-//! | `php.zip`        | `lamp/php.cwasm`, `lamp/php.wasm.xz`       | `/opt`       |
-//! | `vendor.zip`     | `vendor/autoload.php`, `vendor/lamp/...`   | `/opt`       |
-//! | `hello-php.zip`  | `src/index.php` (`_HANDLER=index`)         | `/var/task`  |
-//! | `hello-rust.zip` | `hello.wasm` (`_HANDLER=hello`)            | `/var/task`  |
+//! | zip                 | contents                                         | unpacked at  |
+//! |---------------------|--------------------------------------------------|--------------|
+//! | `runtime.zip`       | `bootstrap` (static x86_64 musl `host`, 0755)    | `/opt`       |
+//! | `php.zip`           | `lamp/php.cwasm` (x86_64), `lamp/php.wasm.xz`    | `/opt`       |
+//! | `runtime-arm64.zip` | `bootstrap` (static aarch64 musl `host`, 0755)   | `/opt`       |
+//! | `php-arm64.zip`     | `lamp/php.cwasm` (aarch64), `lamp/php.wasm.xz`   | `/opt`       |
+//! | `vendor.zip`        | `vendor/autoload.php`, `vendor/lamp/...`         | `/opt`       |
+//! | `hello-php.zip`     | `src/index.php` (`_HANDLER=index`)               | `/var/task`  |
+//! | `hello-rust.zip`    | `hello.wasm` (`_HANDLER=hello`)                  | `/var/task`  |
 //!
-//! `php.cwasm` is compiled by the very `bootstrap` that ships in `runtime.zip`: a `.cwasm`
-//! only loads into the wasmtime version and engine settings that made it (the loader falls
-//! back to compiling `php.wasm` when they differ, which costs seconds of cold start). That
-//! fallback is the only reader of `php.wasm`, so it ships as xz: 1.5 MB instead of 2.1 MB
-//! deflated, for ~0.2 s of unpacking on a path that compiles for seconds anyway.
+//! Each `php.cwasm` is compiled by the very `bootstrap` that ships beside it (`bootstrap
+//! compile --target ARCH`): a `.cwasm` only loads into the wasmtime version and engine
+//! settings that made it. The code is for the architecture's Lambda CPU baseline (the host's
+//! `engine::X86_64_BASELINE`, `AARCH64_BASELINE`), not for the building machine, so the
+//! bytes are the same on any builder and load on every Lambda host. The bootstrap of the
+//! other architecture runs under qemu-user (`qemu-aarch64-static` on an x86_64 builder), so
+//! the arm64 code is made by the arm64 build itself, with nothing cross-compiled to trust.
+//! When a `.cwasm` is refused anyway, the loader falls back to compiling `php.wasm`, which
+//! costs seconds of cold start; it is the only reader of that file, so it ships as xz: 1.5 MB
+//! instead of 2.1 MB deflated, for ~0.2 s of unpacking on a path that compiles for seconds.
 
 pub mod archive;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use sha2::{Digest as _, Sha256};
 
 use archive::{EXECUTABLE, Entry, Packing, REGULAR, write_zip};
 
-/// The target the bootstrap is built for: statically linked, so it runs on any Lambda image.
-pub const BOOTSTRAP_TARGET: &str = "x86_64-unknown-linux-musl";
+/// The architectures the layers are built for: Lambda's two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    /// Both, in the order their zips are listed.
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
+
+    /// The Rust target the bootstrap is built for: statically linked, so it runs on any
+    /// Lambda image.
+    pub fn bootstrap_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-musl",
+            Arch::Aarch64 => "aarch64-unknown-linux-musl",
+        }
+    }
+
+    /// `host compile --target` for this architecture's Lambda CPU baseline.
+    pub fn compile_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The suffix of this architecture's zips: none for x86_64 (the names existing
+    /// deployments use), `-arm64` (Lambda's name) for aarch64.
+    pub fn zip_suffix(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "",
+            Arch::Aarch64 => "-arm64",
+        }
+    }
+
+    /// ELF `e_machine`.
+    fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => 62,
+            Arch::Aarch64 => 183,
+        }
+    }
+
+    /// The command that runs this architecture's binaries here: none on a machine of this
+    /// architecture, else qemu-user (Debian's `qemu-user-static`, which `make setup` installs).
+    pub fn runner(self) -> Option<&'static str> {
+        match self {
+            Arch::X86_64 if cfg!(target_arch = "x86_64") => None,
+            Arch::Aarch64 if cfg!(target_arch = "aarch64") => None,
+            Arch::X86_64 => Some("qemu-x86_64-static"),
+            Arch::Aarch64 => Some("qemu-aarch64-static"),
+        }
+    }
+
+    /// The architecture a zip of [`ZIPS`] is for, if it is architecture-specific.
+    pub fn of_zip(name: &str) -> Option<Arch> {
+        match name {
+            "runtime" | "php" => Some(Arch::X86_64),
+            "runtime-arm64" | "php-arm64" => Some(Arch::Aarch64),
+            _ => None,
+        }
+    }
+}
 
 /// Every zip this crate builds, in the order it builds them.
-pub const ZIPS: [&str; 5] = ["runtime", "php", "vendor", "hello-php", "hello-rust"];
+pub const ZIPS: [&str; 7] = [
+    "runtime",
+    "php",
+    "runtime-arm64",
+    "php-arm64",
+    "vendor",
+    "hello-php",
+    "hello-rust",
+];
 
 /// Where the inputs of the zips are.
 #[derive(Debug, Clone)]
 pub struct Inputs {
-    /// The `host` binary built for [`BOOTSTRAP_TARGET`] with the `layer` profile (Cargo.toml).
+    /// The `host` binary built for [`Arch::X86_64`]'s target with the `layer` profile
+    /// (Cargo.toml).
     pub bootstrap: PathBuf,
+    /// The same for [`Arch::Aarch64`].
+    pub bootstrap_arm64: PathBuf,
     /// The PHP runtime component (`make php`).
     pub php_wasm: PathBuf,
     /// The folder packed as `vendor/` (autoloader and libraries).
@@ -48,11 +130,14 @@ pub struct Inputs {
 impl Inputs {
     /// The inputs where a build of the repository at `root` puts them.
     pub fn in_workspace(root: &Path) -> Self {
+        let bootstrap = |arch: Arch| {
+            root.join("target")
+                .join(arch.bootstrap_target())
+                .join("layer/host")
+        };
         Self {
-            bootstrap: root
-                .join("target")
-                .join(BOOTSTRAP_TARGET)
-                .join("layer/host"),
+            bootstrap: bootstrap(Arch::X86_64),
+            bootstrap_arm64: bootstrap(Arch::Aarch64),
             php_wasm: root.join("guests/php/dist/php.wasm"),
             vendor: root.join("layer/vendor"),
             hello_php: root.join("examples/hello-php/src/index.php"),
@@ -60,15 +145,25 @@ impl Inputs {
         }
     }
 
+    /// The bootstrap built for `arch`.
+    pub fn bootstrap_for(&self, arch: Arch) -> &Path {
+        match arch {
+            Arch::X86_64 => &self.bootstrap,
+            Arch::Aarch64 => &self.bootstrap_arm64,
+        }
+    }
+
     /// Fails with what to run when an input is missing, before any work is done.
     pub fn check(&self) -> Result<()> {
+        let build_bootstrap = |arch: Arch| {
+            format!(
+                "build it with `cargo build --profile layer --target {} -p host`",
+                arch.bootstrap_target()
+            )
+        };
         let hints = [
-            (
-                &self.bootstrap,
-                format!(
-                    "build it with `cargo build --profile layer --target {BOOTSTRAP_TARGET} -p host`"
-                ),
-            ),
+            (&self.bootstrap, build_bootstrap(Arch::X86_64)),
+            (&self.bootstrap_arm64, build_bootstrap(Arch::Aarch64)),
             (&self.php_wasm, "build it with `make php`".to_string()),
             (
                 &self.vendor,
@@ -90,7 +185,10 @@ impl Inputs {
                 path.display()
             );
         }
-        ensure_static(&self.bootstrap)
+        for arch in Arch::ALL {
+            ensure_static(self.bootstrap_for(arch), arch)?;
+        }
+        Ok(())
     }
 }
 
@@ -103,16 +201,20 @@ pub struct Built {
     pub sha256: String,
 }
 
-/// Builds every zip of [`ZIPS`] into `out` (created if needed), each on its own thread (zopfli
-/// and xz take tens of seconds for the big ones).
+/// Builds every zip of [`ZIPS`] into `out` (created if needed), each on its own thread (zopfli,
+/// xz and compiling PHP take tens of seconds for the big ones).
 pub fn build_all(inputs: &Inputs, out: &Path) -> Result<Vec<Built>> {
     inputs.check()?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("failed to create `{}`", out.display()))?;
+    let builder = Builder::new(inputs);
     std::thread::scope(|scope| {
         let builds: Vec<_> = ZIPS
             .iter()
-            .map(|name| scope.spawn(move || build(inputs, name, out)))
+            .map(|name| {
+                let builder = &builder;
+                scope.spawn(move || builder.build(name, out))
+            })
             .collect();
         builds
             .into_iter()
@@ -126,41 +228,75 @@ pub fn build_all(inputs: &Inputs, out: &Path) -> Result<Vec<Built>> {
 
 /// Builds the zip `name` (one of [`ZIPS`]) into `out/NAME.zip`.
 pub fn build(inputs: &Inputs, name: &str, out: &Path) -> Result<Built> {
-    let entries = match name {
-        "runtime" => vec![Entry::from_file(
-            "bootstrap",
-            &inputs.bootstrap,
-            EXECUTABLE,
-        )?],
-        "php" => vec![
-            Entry::new(
-                "lamp/php.cwasm",
+    Builder::new(inputs).build(name, out)
+}
+
+/// The inputs, and what more than one zip is made of, computed once.
+struct Builder<'a> {
+    inputs: &'a Inputs,
+    /// `php.wasm` xz-compressed: the same file in both php zips.
+    php_wasm_xz: OnceLock<Result<Vec<u8>, String>>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(inputs: &'a Inputs) -> Self {
+        Self {
+            inputs,
+            php_wasm_xz: OnceLock::new(),
+        }
+    }
+
+    fn build(&self, name: &str, out: &Path) -> Result<Built> {
+        let path = out.join(format!("{name}.zip"));
+        write_zip(&path, self.entries(name)?)
+            .with_context(|| format!("failed to build `{}`", path.display()))?;
+        let bytes = std::fs::read(&path)?;
+        Ok(Built {
+            name: name.to_string(),
+            size: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+            path,
+        })
+    }
+
+    fn entries(&self, name: &str) -> Result<Vec<Entry>> {
+        let inputs = self.inputs;
+        Ok(match (name, Arch::of_zip(name)) {
+            ("runtime" | "runtime-arm64", Some(arch)) => vec![Entry::from_file(
+                "bootstrap",
+                inputs.bootstrap_for(arch),
+                EXECUTABLE,
+            )?],
+            ("php" | "php-arm64", Some(arch)) => vec![
+                Entry::new(
+                    "lamp/php.cwasm",
+                    REGULAR,
+                    precompile(inputs.bootstrap_for(arch), arch, &inputs.php_wasm)?,
+                ),
+                Entry {
+                    packing: Packing::Store,
+                    ..Entry::new("lamp/php.wasm.xz", REGULAR, self.php_wasm_xz()?)
+                },
+            ],
+            ("vendor", _) => tree(&inputs.vendor, "vendor")?,
+            ("hello-php", _) => vec![Entry::from_file(
+                "src/index.php",
+                &inputs.hello_php,
                 REGULAR,
-                precompile(&inputs.bootstrap, &inputs.php_wasm)?,
-            ),
-            Entry {
-                packing: Packing::Store,
-                ..Entry::new("lamp/php.wasm.xz", REGULAR, xz_compress(&inputs.php_wasm)?)
-            },
-        ],
-        "vendor" => tree(&inputs.vendor, "vendor")?,
-        "hello-php" => vec![Entry::from_file(
-            "src/index.php",
-            &inputs.hello_php,
-            REGULAR,
-        )?],
-        "hello-rust" => vec![Entry::from_file("hello.wasm", &inputs.hello_rust, REGULAR)?],
-        other => bail!("no zip named `{other}`; the zips are {}", ZIPS.join(", ")),
-    };
-    let path = out.join(format!("{name}.zip"));
-    write_zip(&path, entries).with_context(|| format!("failed to build `{}`", path.display()))?;
-    let bytes = std::fs::read(&path)?;
-    Ok(Built {
-        name: name.to_string(),
-        size: bytes.len() as u64,
-        sha256: sha256_hex(&bytes),
-        path,
-    })
+            )?],
+            ("hello-rust", _) => {
+                vec![Entry::from_file("hello.wasm", &inputs.hello_rust, REGULAR)?]
+            }
+            (other, _) => bail!("no zip named `{other}`; the zips are {}", ZIPS.join(", ")),
+        })
+    }
+
+    fn php_wasm_xz(&self) -> Result<Vec<u8>> {
+        self.php_wasm_xz
+            .get_or_init(|| xz_compress(&self.inputs.php_wasm).map_err(|e| format!("{e:#}")))
+            .clone()
+            .map_err(anyhow::Error::msg)
+    }
 }
 
 /// Lowercase hex sha256.
@@ -171,22 +307,43 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// `bootstrap compile WASM -o CWASM`, with the same binary the runtime layer ships.
-fn precompile(bootstrap: &Path, wasm: &Path) -> Result<Vec<u8>> {
+/// `bootstrap compile WASM -o CWASM --target ARCH`, with the same binary the runtime layer of
+/// `arch` ships, run under qemu-user when it is not this machine's architecture.
+fn precompile(bootstrap: &Path, arch: Arch, wasm: &Path) -> Result<Vec<u8>> {
     let dir = tempfile::tempdir()?;
     let cwasm = dir.path().join("php.cwasm");
-    let output = Command::new(bootstrap)
+    let mut command = match arch.runner() {
+        Some(runner) => {
+            let mut command = Command::new(runner);
+            command.arg(bootstrap);
+            command
+        }
+        None => Command::new(bootstrap),
+    };
+    command
         .arg("compile")
         .arg(wasm)
         .arg("-o")
         .arg(&cwasm)
-        .output()
-        .with_context(|| format!("failed to run `{}`", bootstrap.display()))?;
-    ensure!(
-        output.status.success(),
-        "`{} compile {}` failed ({}):\n{}",
+        .arg("--target")
+        .arg(arch.compile_target());
+    let shown = format!(
+        "{}{} compile {} --target {}",
+        arch.runner().map(|r| format!("{r} ")).unwrap_or_default(),
         bootstrap.display(),
         wasm.display(),
+        arch.compile_target()
+    );
+    let output = command.output().with_context(|| match arch.runner() {
+        Some(runner) => format!(
+            "failed to run `{shown}`: is `{runner}` installed? (`make setup` installs \
+             Debian's qemu-user-static)"
+        ),
+        None => format!("failed to run `{shown}`"),
+    })?;
+    ensure!(
+        output.status.success(),
+        "`{shown}` failed ({}):\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
@@ -244,10 +401,11 @@ fn tree(dir: &Path, prefix: &str) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// Refuses a dynamically linked bootstrap: Lambda's provided.al2023 image would run it, but
-/// against whatever libc it has, which is what the static build avoids. An ELF file is
-/// dynamically linked iff it has a `PT_INTERP` program header.
-pub fn ensure_static(binary: &Path) -> Result<()> {
+/// Refuses a bootstrap for the wrong architecture or dynamically linked: Lambda's
+/// provided.al2023 image would run the latter, but against whatever libc it has, which is what
+/// the static build avoids. An ELF file is dynamically linked iff it has a `PT_INTERP` program
+/// header.
+pub fn ensure_static(binary: &Path, arch: Arch) -> Result<()> {
     let bytes =
         std::fs::read(binary).with_context(|| format!("failed to read `{}`", binary.display()))?;
     ensure!(
@@ -256,6 +414,12 @@ pub fn ensure_static(binary: &Path) -> Result<()> {
         binary.display()
     );
     let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    ensure!(
+        u16_at(0x12) == usize::from(arch.elf_machine()),
+        "`{}` is not a {arch:?} executable; build it with `--target {}`",
+        binary.display(),
+        arch.bootstrap_target()
+    );
     let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
     let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
     const PT_INTERP: u32 = 3;
@@ -266,8 +430,9 @@ pub fn ensure_static(binary: &Path) -> Result<()> {
             .context("truncated ELF program headers")?;
         if u32::from_le_bytes(header.try_into().unwrap()) == PT_INTERP {
             bail!(
-                "`{}` is dynamically linked; build the bootstrap with `--target {BOOTSTRAP_TARGET}`",
-                binary.display()
+                "`{}` is dynamically linked; build the bootstrap with `--target {}`",
+                binary.display(),
+                arch.bootstrap_target()
             );
         }
     }
@@ -282,9 +447,21 @@ mod tests {
     fn a_dynamically_linked_binary_is_refused() {
         // The test binary itself is built for the gnu target: it has an interpreter.
         let exe = std::env::current_exe().unwrap();
-        let err = ensure_static(&exe).unwrap_err();
+        let native = if cfg!(target_arch = "aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        };
+        let err = ensure_static(&exe, native).unwrap_err();
         assert!(err.to_string().contains("dynamically linked"), "{err}");
-        assert!(ensure_static(Path::new("Cargo.toml")).is_err());
+        let other = if native == Arch::X86_64 {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        };
+        let err = ensure_static(&exe, other).unwrap_err();
+        assert!(err.to_string().contains("is not a"), "{err}");
+        assert!(ensure_static(Path::new("Cargo.toml"), native).is_err());
     }
 
     #[test]

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use lamp_layer::{Inputs, build_all};
 
-/// Builds wasm-lamp's Lambda layers (runtime, php, vendor) and example functions (hello-php,
-/// hello-rust) as deterministic zips: the same inputs give byte-identical files.
+/// Builds wasm-lamp's Lambda layers (runtime and php for x86_64 and arm64, vendor) and example
+/// functions (hello-php, hello-rust) as deterministic zips: the same inputs give byte-identical
+/// files on any machine.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -22,9 +23,12 @@ struct Cli {
     /// The repository root, where the inputs are looked for.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
     root: PathBuf,
-    /// The static bootstrap [default: ROOT/target/x86_64-unknown-linux-musl/layer/host].
+    /// The static x86_64 bootstrap [default: ROOT/target/x86_64-unknown-linux-musl/layer/host].
     #[arg(long)]
     bootstrap: Option<PathBuf>,
+    /// The static aarch64 bootstrap [default: ROOT/target/aarch64-unknown-linux-musl/layer/host].
+    #[arg(long)]
+    bootstrap_arm64: Option<PathBuf>,
     /// The PHP runtime component [default: ROOT/guests/php/dist/php.wasm].
     #[arg(long)]
     php_wasm: Option<PathBuf>,
@@ -35,6 +39,9 @@ fn main() -> ExitCode {
     let mut inputs = Inputs::in_workspace(&cli.root);
     if let Some(path) = cli.bootstrap {
         inputs.bootstrap = path;
+    }
+    if let Some(path) = cli.bootstrap_arm64 {
+        inputs.bootstrap_arm64 = path;
     }
     if let Some(path) = cli.php_wasm {
         inputs.php_wasm = path;

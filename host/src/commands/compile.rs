@@ -3,44 +3,111 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
-use clap::Args;
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, ValueEnum};
+use wasmtime::Engine;
 
-use crate::engine;
-use crate::handler::{CodeSource, load_component};
+use crate::engine::{self, CodeTarget, CompiledFor};
 
 /// Compiles a handler component ahead of time, so that loading it takes milliseconds.
 ///
-/// The output only loads into a host with the same wasmtime version and engine settings;
-/// `host run` and the bootstrap refuse (with a message) one that does not match.
+/// The output only loads into a host with the same wasmtime version and engine settings, on a
+/// CPU with the features it was compiled for; `host run` and the bootstrap refuse (with a
+/// message) one that does not fit and compile the `.wasm` instead. By default the code is
+/// compiled for the CPU baseline of Lambda hosts of this architecture, so it loads on every
+/// one of them and the bytes do not depend on the machine that built them.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Example:\n  host compile hello.wasm -o hello.cwasm\n  host run hello.cwasm --event '{}'"
-)]
+#[command(after_help = "Examples:
+  host compile hello.wasm -o hello.cwasm
+  host compile hello.wasm -o hello.cwasm --target native
+  qemu-aarch64-static ./bootstrap-arm64 compile php.wasm -o php.cwasm --target aarch64
+  host run hello.cwasm --event '{}'")]
 pub struct CompileCommand {
     /// The component to compile (.wasm).
     pub module: PathBuf,
     /// Where to write the precompiled component.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// The CPU the code is for [default: the Lambda baseline of this machine's architecture].
+    #[arg(long, value_enum)]
+    pub target: Option<Target>,
+}
+
+/// The CPUs `host compile` compiles for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// Every Lambda x86_64 host: x86-64-v3 (AVX2, BMI1/2, FMA, LZCNT; no AVX-512).
+    #[value(name = "x86_64", alias = "x86-64", alias = "amd64")]
+    X86_64,
+    /// Every Lambda arm64 host (Graviton2, Armv8.2): LSE atomics.
+    #[value(name = "aarch64", alias = "arm64")]
+    Aarch64,
+    /// This machine's CPU with all its features: fastest here, may be refused elsewhere.
+    Native,
+}
+
+impl From<Target> for CodeTarget {
+    fn from(target: Target) -> Self {
+        match target {
+            Target::X86_64 => CodeTarget::X86_64,
+            Target::Aarch64 => CodeTarget::Aarch64,
+            Target::Native => CodeTarget::Native,
+        }
+    }
 }
 
 impl CompileCommand {
     pub fn execute(self) -> Result<ExitCode> {
-        let engine = engine::build_engine(engine::EngineOptions::default())?;
-        let (component, source) = load_component(&engine, &self.module)?;
-        anyhow::ensure!(
-            source == CodeSource::Compiled,
-            "`{}` is already precompiled; give the .wasm it was made from",
-            self.module.display()
-        );
-        let bytes = component
-            .serialize()
-            .map_err(anyhow::Error::from)
-            .context("failed to serialize the compiled component")?;
+        let target = self
+            .target
+            .map_or_else(CodeTarget::lambda_baseline, CodeTarget::from);
+        let engine = engine::build_engine_for(engine::EngineOptions::default(), target)
+            .with_context(|| format!("cannot compile for {target:?}{}", cross_hint(target)))?;
+        let wasm = std::fs::read(&self.module)
+            .with_context(|| format!("failed to read `{}`", self.module.display()))?;
+        if Engine::detect_precompiled(&wasm).is_some() {
+            bail!(
+                "`{}` is already precompiled; give the .wasm it was made from",
+                self.module.display()
+            );
+        }
+        let bytes = engine.precompile_component(&wasm).map_err(|err| {
+            anyhow::Error::from(err).context(format!(
+                "failed to compile `{}` for {target:?}{}",
+                self.module.display(),
+                cross_hint(target)
+            ))
+        })?;
         std::fs::write(&self.output, &bytes)
             .with_context(|| format!("failed to write `{}`", self.output.display()))?;
-        eprintln!("wrote {} ({} bytes)", self.output.display(), bytes.len());
+        let compiled = CompiledFor::read(&bytes)?;
+        eprintln!(
+            "wrote {} ({} bytes) for {} with {}",
+            self.output.display(),
+            bytes.len(),
+            compiled.triple,
+            if compiled.features.is_empty() {
+                "no optional CPU features".to_string()
+            } else {
+                compiled.features.join(" ")
+            }
+        );
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The host links Cranelift's backend for its own architecture only (each one is ~1 MB of
+/// the `bootstrap`): code for the other one is compiled by that architecture's build.
+fn cross_hint(target: CodeTarget) -> &'static str {
+    let other_arch = match target {
+        CodeTarget::X86_64 => !cfg!(target_arch = "x86_64"),
+        CodeTarget::Aarch64 => !cfg!(target_arch = "aarch64"),
+        CodeTarget::Native => false,
+    };
+    if other_arch {
+        " (this host compiles only for its own architecture: run the build for that one, \
+         e.g. the arm64 bootstrap under `qemu-aarch64-static`, as `make layers` does)"
+    } else {
+        ""
     }
 }
