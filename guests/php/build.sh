@@ -10,6 +10,8 @@
 #        LAMP_PHP_WIZER  1 (default): pre-initialise the handler with wizer; 0: start PHP per instance
 #        LAMP_PHP_OPT  the C optimisation flags of PHP itself, default -O2
 #        LAMP_PHP_DIST  where the .wasm files go, default guests/php/dist
+#        LAMP_PHP_VM  the Zend executor: SWITCH (default; regenerated with Zend/zend_vm_gen.php)
+#                     or CALL (the tarball's executor, which falls back to CALL on wasm32)
 #
 # Unchanged inputs (this script, patches/, compat/, runtime/, the tool, the WIT) make it a no-op;
 # a change in runtime/ or the tool only relinks; anything else rebuilds PHP from a fresh tree.
@@ -29,6 +31,8 @@ BUILD=${LAMP_PHP_BUILD:-$ROOT/target/php}
 JOBS=${JOBS:-2}
 DIST=${LAMP_PHP_DIST:-$HERE/dist}
 PHP_OPT=${LAMP_PHP_OPT:--O2}
+PHP_VM=${LAMP_PHP_VM:-SWITCH}
+case $PHP_VM in SWITCH|CALL) ;; *) echo "LAMP_PHP_VM must be SWITCH or CALL, not '$PHP_VM'" >&2; exit 2 ;; esac
 SRC=$BUILD/php-$PHP_VERSION
 LLVM_BIN=/usr/lib/llvm-22/bin
 FORCE=0
@@ -54,7 +58,7 @@ fi
 
 # --- input hashes -----------------------------------------------------------------------------
 # core: what changes the PHP build itself; glue: what only changes the handler link.
-CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256 $PHP_OPT"; hash_files patches compat; } | sha256sum | cut -c1-16)
+CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256 $PHP_OPT vm=$PHP_VM"; hash_files patches compat; } | sha256sum | cut -c1-16)
 GLUE_HASH=$( { echo "$CORE_HASH"; echo "wizer=${LAMP_PHP_WIZER:-1}"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
 if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm ]]; then
@@ -153,6 +157,26 @@ pin_build_date() {
   export SOURCE_DATE_EPOCH
 }
 
+# The tarball's executor is generated for HYBRID, which falls back to the CALL VM on wasm32 (no
+# global register variables): every opcode handler is a function reached by call_indirect, with
+# opline in memory between handlers. The SWITCH VM is one function with a switch (a br_table)
+# and opline in a local: bench.php runs ~3x faster. Zend/zend_vm_gen.php (run by the native
+# php8.2) regenerates zend_vm_execute.h, zend_vm_opcodes.[ch] and zend_vm_handlers.h.
+select_vm() {
+  if [[ $PHP_VM != CALL ]]; then
+    log "regenerating the Zend executor: $PHP_VM VM"
+    php8.2 -n "$SRC/Zend/zend_vm_gen.php" --with-vm-kind="$PHP_VM" >"$BUILD/vm_gen.log" 2>&1 ||
+      { cat "$BUILD/vm_gen.log"; die "zend_vm_gen.php failed"; }
+  fi
+  local want=ZEND_VM_KIND_$PHP_VM
+  if [[ $PHP_VM == CALL ]]; then
+    grep -q "define ZEND_VM_KIND.*ZEND_VM_KIND_CALL" "$SRC/Zend/zend_vm_opcodes.h" || die "no CALL VM in zend_vm_opcodes.h"
+  else
+    grep -Eq "^#define ZEND_VM_KIND[[:space:]]+$want\$" "$SRC/Zend/zend_vm_opcodes.h" ||
+      die "zend_vm_opcodes.h does not define ZEND_VM_KIND as $want"
+  fi
+}
+
 build_core() {
   local tarball
   tarball=$(fetch_source)
@@ -163,6 +187,7 @@ build_core() {
     log "patch $(basename "$p")"
     patch -s -p1 -d "$SRC" <"$p"
   done
+  select_vm
   make_toolchain
   export PATH=$BUILD/bin:$PATH
   pin_build_date
