@@ -19,6 +19,10 @@ done
 shift $((OPTIND - 1))
 (($#)) || { echo "usage: $0 [-n ROUNDS] [-H HOST] [-b bench.php] PHP_CLI_WASM..." >&2; exit 2; }
 [[ -x $HOST && -f $BENCH ]] || { echo "need $HOST and $BENCH" >&2; exit 2; }
+HOST=$(realpath "$HOST")
+wasms=()
+for w in "$@"; do wasms+=("$(realpath "$w")"); done
+set -- "${wasms[@]}"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
