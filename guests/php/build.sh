@@ -10,6 +10,12 @@
 #        LAMP_PHP_WIZER  1 (default): pre-initialise the handler with wizer; 0: start PHP per instance
 #        LAMP_PHP_OPT  the C optimisation flags of PHP itself, default -O2
 #        LAMP_PHP_DIST  where the .wasm files go, default guests/php/dist
+#        LAMP_PHP_LTO  1: link-time optimisation of PHP (clang -flto, wasm-ld); 0 (default): none
+#        LAMP_PHP_WASM_OPT  flags for binaryen's wasm-opt on php-cli.wasm and the handler core
+#                     module (e.g. -O3); empty (default): not run. binaryen comes from npm, pinned,
+#                     into $LAMP_CACHE/binaryen-$BINARYEN_VERSION (needs node and npm)
+#        LAMP_PHP_VM  the Zend executor: SWITCH (default; regenerated with Zend/zend_vm_gen.php)
+#                     or CALL (the tarball's executor, which falls back to CALL on wasm32)
 #
 # Unchanged inputs (this script, patches/, compat/, runtime/, the tool, the WIT) make it a no-op;
 # a change in runtime/ or the tool only relinks; anything else rebuilds PHP from a fresh tree.
@@ -29,6 +35,14 @@ BUILD=${LAMP_PHP_BUILD:-$ROOT/target/php}
 JOBS=${JOBS:-2}
 DIST=${LAMP_PHP_DIST:-$HERE/dist}
 PHP_OPT=${LAMP_PHP_OPT:--O2}
+PHP_VM=${LAMP_PHP_VM:-SWITCH}
+PHP_LTO=${LAMP_PHP_LTO:-0}
+WASM_OPT_FLAGS=${LAMP_PHP_WASM_OPT:-}
+BINARYEN_VERSION=132.0.0
+case $PHP_VM in SWITCH|CALL) ;; *) echo "LAMP_PHP_VM must be SWITCH or CALL, not '$PHP_VM'" >&2; exit 2 ;; esac
+if [[ $PHP_LTO == 1 && ! $PHP_OPT =~ ^-O[0-3]$ ]]; then
+  echo "LAMP_PHP_LTO=1 takes LAMP_PHP_OPT=-O0..-O3 only, not '$PHP_OPT'" >&2; exit 2
+fi
 SRC=$BUILD/php-$PHP_VERSION
 LLVM_BIN=/usr/lib/llvm-22/bin
 FORCE=0
@@ -54,8 +68,8 @@ fi
 
 # --- input hashes -----------------------------------------------------------------------------
 # core: what changes the PHP build itself; glue: what only changes the handler link.
-CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256 $PHP_OPT"; hash_files patches compat; } | sha256sum | cut -c1-16)
-GLUE_HASH=$( { echo "$CORE_HASH"; echo "wizer=${LAMP_PHP_WIZER:-1}"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
+CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256 $PHP_OPT vm=$PHP_VM lto=$PHP_LTO"; hash_files patches compat; } | sha256sum | cut -c1-16)
+GLUE_HASH=$( { echo "$CORE_HASH"; echo "wizer=${LAMP_PHP_WIZER:-1} wasm-opt=$WASM_OPT_FLAGS"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
 if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm ]]; then
   log "up to date (inputs $GLUE_HASH): $DIST/php-cli.wasm, $DIST/php.wasm"
@@ -135,6 +149,17 @@ post=()
 ((link)) && post+=(-Wl,-z,stack-size=8388608 -Wl,--strip-debug -L$lib -llampcompat
   -lwasi-emulated-signal -lwasi-emulated-mman -lwasi-emulated-getpid
   -lwasi-emulated-process-clocks)
+# LTO (LAMP_PHP_LTO=1): PHP's sources and the compat library compile to bitcode (not
+# configure's probes); wasm-ld generates the code, so it needs the sjlj lowering flags and the
+# optimisation level itself (clang passes neither to wasm-ld). Without -exception-model=wasm
+# the LTO code generator drops the catch of every setjmp (longjmp then traps as an uncaught
+# exception): a 10-line setjmp test shows it.
+if (($PHP_LTO)) && ((force_include)); then
+  pre+=(-flto)
+  ((link)) && post+=(-Wl,--lto-O${PHP_OPT#-O} -Wl,--lto-CGO${PHP_OPT#-O}
+    -Wl,--mllvm=-wasm-enable-sjlj -Wl,--mllvm=-wasm-use-legacy-eh=false
+    -Wl,--mllvm=-exception-model=wasm)
+fi
 exec /usr/bin/clang-22 "\${pre[@]}" "\${args[@]}" "\${post[@]}"
 EOF
   chmod +x "$bin/wasm-opt" "$bin/wasi-cc"
@@ -153,6 +178,26 @@ pin_build_date() {
   export SOURCE_DATE_EPOCH
 }
 
+# The tarball's executor is generated for HYBRID, which falls back to the CALL VM on wasm32 (no
+# global register variables): every opcode handler is a function reached by call_indirect, with
+# opline in memory between handlers. The SWITCH VM is one function with a switch (a br_table)
+# and opline in a local: bench.php runs ~3x faster. Zend/zend_vm_gen.php (run by the native
+# php8.2) regenerates zend_vm_execute.h, zend_vm_opcodes.[ch] and zend_vm_handlers.h.
+select_vm() {
+  if [[ $PHP_VM != CALL ]]; then
+    log "regenerating the Zend executor: $PHP_VM VM"
+    php8.2 -n "$SRC/Zend/zend_vm_gen.php" --with-vm-kind="$PHP_VM" >"$BUILD/vm_gen.log" 2>&1 ||
+      { cat "$BUILD/vm_gen.log"; die "zend_vm_gen.php failed"; }
+  fi
+  local want=ZEND_VM_KIND_$PHP_VM
+  if [[ $PHP_VM == CALL ]]; then
+    grep -q "define ZEND_VM_KIND.*ZEND_VM_KIND_CALL" "$SRC/Zend/zend_vm_opcodes.h" || die "no CALL VM in zend_vm_opcodes.h"
+  else
+    grep -Eq "^#define ZEND_VM_KIND[[:space:]]+$want\$" "$SRC/Zend/zend_vm_opcodes.h" ||
+      die "zend_vm_opcodes.h does not define ZEND_VM_KIND as $want"
+  fi
+}
+
 build_core() {
   local tarball
   tarball=$(fetch_source)
@@ -163,6 +208,7 @@ build_core() {
     log "patch $(basename "$p")"
     patch -s -p1 -d "$SRC" <"$p"
   done
+  select_vm
   make_toolchain
   export PATH=$BUILD/bin:$PATH
   pin_build_date
@@ -198,7 +244,26 @@ fi
 export PATH=$BUILD/bin:$PATH
 pin_build_date
 
-cp "$SRC/sapi/cli/php" "$DIST/php-cli.wasm"
+# binaryen from npm (Debian's 108 cannot read wasm exceptions), pinned, installed once.
+wasm_opt() { # in out
+  local dir=$LAMP_CACHE/binaryen-$BINARYEN_VERSION
+  if [[ ! -f $dir/node_modules/binaryen/bin/wasm-opt ]]; then
+    command -v npm >/dev/null || die "LAMP_PHP_WASM_OPT needs node and npm (apt-get install nodejs npm)"
+    log "installing binaryen $BINARYEN_VERSION from npm into $dir"
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    npm install --prefix "$dir.tmp" --no-audit --no-fund --no-save -s "binaryen@$BINARYEN_VERSION" >&2
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  fi
+  log "wasm-opt $WASM_OPT_FLAGS $(basename "$1")"
+  # shellcheck disable=SC2086 # the flags are words
+  node "$dir/node_modules/binaryen/bin/wasm-opt" $WASM_OPT_FLAGS "$1" -o "$2"
+}
+
+if [[ -n $WASM_OPT_FLAGS ]]; then
+  wasm_opt "$SRC/sapi/cli/php" "$DIST/php-cli.wasm"
+else
+  cp "$SRC/sapi/cli/php" "$DIST/php-cli.wasm"
+fi
 log "php-cli.wasm: $(stat -c %s "$DIST/php-cli.wasm") bytes"
 
 # --- the handler component ------------------------------------------------------------------
@@ -225,9 +290,13 @@ if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
   log "linking the handler core module"
   # A reactor: no main; _initialize runs constructors, lamp_init starts PHP once (and is what
   # wizer runs at build time), handle serves one request per call.
-  wasi-cc -O2 -mexec-model=reactor -o "$GLUE/php-handler-core.wasm" "${objs[@]}" "$GLUE"/*_component_type.o \
+  wasi-cc "$PHP_OPT" -mexec-model=reactor -o "$GLUE/php-handler-core.wasm" "${objs[@]}" "$GLUE"/*_component_type.o \
     "$SRC/libs/libphp.a" -Wl,--export=lamp_init
   core=$GLUE/php-handler-core.wasm
+  if [[ -n $WASM_OPT_FLAGS ]]; then
+    wasm_opt "$core" "$GLUE/php-handler-opt.wasm"
+    core=$GLUE/php-handler-opt.wasm
+  fi
   if [[ ${LAMP_PHP_WIZER:-1} == 1 ]]; then
     log "pre-initialising with wizer (lamp_init)"
     "$TOOL" wizer "$core" -o "$GLUE/php-handler-wizened.wasm" --init-func lamp_init

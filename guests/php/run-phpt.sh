@@ -7,6 +7,7 @@
 # Usage: guests/php/run-phpt.sh [run-tests.php test paths...]   (default: tests/lang ext/json/tests)
 # Env:   LAMP_HOST  the host binary (default <repo>/target/debug/host)
 #        LAMP_PHP_BUILD  build directory of build.sh (default <repo>/target/php)
+#        LAMP_PHP_DIST  where build.sh put php-cli.wasm (default guests/php/dist)
 #        JOBS  parallel test workers (default 2)
 set -euo pipefail
 
@@ -14,7 +15,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 HOST=${LAMP_HOST:-$ROOT/target/debug/host}
 SRC=${LAMP_PHP_BUILD:-$ROOT/target/php}/php-8.2.32
-CLI=$HERE/dist/php-cli.wasm
+CLI=${LAMP_PHP_DIST:-$HERE/dist}/php-cli.wasm
 EXPECTED=$HERE/phpt-expected.txt
 JOBS=${JOBS:-2}
 

@@ -6,8 +6,10 @@
 //!   build time and snapshots memory), so each invocation starts from a started PHP.
 //! - `componentize`: wraps a wasm32-wasip1 reactor module into a component with the WASI
 //!   preview 1 reactor adapter.
+//! - `cli`: runs php-cli.wasm with adjustable engine settings, for profiling and measuring.
 
 mod bindgen;
+mod cli;
 mod componentize;
 mod wizer;
 
@@ -26,6 +28,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     BindgenC(bindgen::BindgenC),
+    Cli(cli::CliCommand),
     Componentize(componentize::Componentize),
     Wizer(wizer::WizerCommand),
 }
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::BindgenC(c) => c.execute(),
+        Command::Cli(c) => c.execute(),
         Command::Componentize(c) => c.execute(),
         Command::Wizer(c) => c.execute(),
     };
