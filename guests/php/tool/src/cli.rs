@@ -78,10 +78,16 @@ impl CliCommand {
         let module = Module::from_file(&engine, &self.wasm)
             .map_err(|e| anyhow!("{e:?}"))
             .with_context(|| format!("failed to compile {}", self.wasm.display()))?;
-        eprintln!("[lamp-php-tool cli] compiled in {:.2} s", t.elapsed().as_secs_f64());
+        eprintln!(
+            "[lamp-php-tool cli] compiled in {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
 
         let cwd = std::env::current_dir()?;
-        let cwd_guest = cwd.to_str().ok_or_else(|| anyhow!("cwd is not UTF-8"))?.to_string();
+        let cwd_guest = cwd
+            .to_str()
+            .ok_or_else(|| anyhow!("cwd is not UTF-8"))?
+            .to_string();
         let mut wasi = WasiCtxBuilder::new();
         wasi.inherit_stdio()
             .allow_blocking_current_thread(true)
