@@ -357,10 +357,13 @@ fn start_epoch_ticker(engine: &Engine) {
         .expect("failed to spawn the epoch ticker thread");
 }
 
-/// Epoch ticks for a duration, rounded up, at least one.
+/// Epoch ticks for a duration: rounded up, plus one. The deadline counts ticks from the
+/// current epoch, and the ticker may advance it just after the deadline is set, so without the
+/// extra tick a guest could be stopped up to one tick before its time (seen: 997 ms of a 1 s
+/// timeout on a busy machine).
 pub fn ticks_for(duration: Duration) -> u64 {
     let tick = EPOCH_TICK.as_nanos();
-    (duration.as_nanos().div_ceil(tick)).max(1) as u64
+    duration.as_nanos().div_ceil(tick) as u64 + 1
 }
 
 #[cfg(test)]
@@ -410,10 +413,11 @@ mod tests {
 
     #[test]
     fn ticks_round_up() {
-        assert_eq!(ticks_for(Duration::from_millis(1)), 1);
-        assert_eq!(ticks_for(Duration::from_millis(10)), 1);
-        assert_eq!(ticks_for(Duration::from_millis(11)), 2);
-        assert_eq!(ticks_for(Duration::from_secs(3)), 300);
+        assert_eq!(ticks_for(Duration::ZERO), 1);
+        assert_eq!(ticks_for(Duration::from_millis(1)), 2);
+        assert_eq!(ticks_for(Duration::from_millis(10)), 2);
+        assert_eq!(ticks_for(Duration::from_millis(11)), 3);
+        assert_eq!(ticks_for(Duration::from_secs(3)), 301);
     }
 }
 
