@@ -2,7 +2,9 @@
 
 mod bootstrap;
 mod cli;
+mod errors;
 mod invoke;
+mod lambda;
 mod layers;
 mod php;
 mod util;

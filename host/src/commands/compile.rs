@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Args;
 
+use crate::component::loader::{CodeSource, load_component};
 use crate::engine;
-use crate::handler::{CodeSource, load_component};
 
 /// Compiles a handler component ahead of time, so that loading it takes milliseconds.
 ///
