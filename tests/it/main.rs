@@ -2,6 +2,7 @@
 
 mod bootstrap;
 mod cli;
+mod docs;
 mod errors;
 mod invoke;
 mod lambda;

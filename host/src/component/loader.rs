@@ -60,7 +60,8 @@ pub struct Loaded {
     pub how: LoadPath,
 }
 
-/// Whether the component was compiled from wasm or mapped from precompiled code.
+/// Whether the component was compiled from wasm or mapped from precompiled code: what
+/// `host compile` needs to know of a [`LoadPath`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeSource {
     Compiled,
@@ -74,7 +75,7 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Loade
     }
     let started = Instant::now();
     let refusal = match load_file(engine, path) {
-        Ok((component, _)) => {
+        Ok(component) => {
             tracing::debug!(path = %path.display(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "mapped precompiled handler");
             let how = LoadPath::Shipped(path.to_path_buf());
             let path = path.to_path_buf();
@@ -128,7 +129,7 @@ fn from_wasm(
     let (component, how) = match Engine::detect_precompiled(&bytes) {
         // Precompiled code under another name: mapped from the file, not compiled.
         Some(_) => {
-            let (component, _) = load_file(engine, wasm).map_err(|r| r.error)?;
+            let component = load_file(engine, wasm).map_err(|r| r.error)?;
             (component, LoadPath::Shipped(wasm.to_path_buf()))
         }
         None => compile_cached(engine, &bytes, wasm, cache)?,
@@ -208,7 +209,7 @@ pub fn check_handler_file(path: &Path) -> Result<(), InitError> {
 }
 
 /// Maps a precompiled component file, or compiles a file of wasm bytes, uncached.
-fn load_file(engine: &Engine, path: &Path) -> Result<(Component, CodeSource), Refusal> {
+fn load_file(engine: &Engine, path: &Path) -> Result<Component, Refusal> {
     let refusal = |error: InitError| Refusal {
         cwasm: path.to_path_buf(),
         reason: error.message.clone(),
@@ -218,19 +219,17 @@ fn load_file(engine: &Engine, path: &Path) -> Result<(Component, CodeSource), Re
     let shown = path.display();
     match Engine::detect_precompiled_file(path) {
         Ok(Some(Precompiled::Component)) => {
-            return <Component as Compiled>::deserialize_file(engine, path)
-                .map(|c| (c, CodeSource::Precompiled))
-                .map_err(|e| Refusal {
-                    cwasm: path.to_path_buf(),
-                    reason: format!("{e:#}"),
-                    error: InitError::new(
-                        types::INVALID_HANDLER,
-                        format!(
-                            "`{shown}` was precompiled by an incompatible engine ({e:#}); recompile it \
+            return <Component as Compiled>::deserialize_file(engine, path).map_err(|e| Refusal {
+                cwasm: path.to_path_buf(),
+                reason: format!("{e:#}"),
+                error: InitError::new(
+                    types::INVALID_HANDLER,
+                    format!(
+                        "`{shown}` was precompiled by an incompatible engine ({e:#}); recompile it \
                              with this host: `host compile HANDLER.wasm -o {shown}`"
-                        ),
                     ),
-                });
+                ),
+            });
         }
         Ok(Some(Precompiled::Module)) => {
             return Err(refusal(InitError::new(
@@ -250,7 +249,7 @@ fn load_file(engine: &Engine, path: &Path) -> Result<(Component, CodeSource), Re
             format!("`{shown}` is not a valid component: {e:#}"),
         ))
     })?;
-    Ok((component, CodeSource::Compiled))
+    Ok(component)
 }
 
 const WASM_MAGIC: &[u8] = b"\0asm";
