@@ -107,25 +107,37 @@ pub fn resolve_handler(
     for relative in [format!("{name}.php"), format!("src/{name}.php")] {
         let path = task_root.join(&relative);
         if path.is_file() {
-            let runtime = php::find_runtime(None, layers_root).map_err(|looked| InitError {
-                error_type: types::NO_SUCH_HANDLER,
-                message: format!(
-                    "`{}` is a PHP handler, but no PHP runtime was found (tried {}); add the php layer \
-                     (php.zip) to the function, or set {PHP_RUNTIME_ENV}",
-                    path.display(),
-                    php::list(&looked)
-                ),
-            })?;
-            return Ok(Resolved::Php(PhpHandler {
-                runtime,
-                task_root: task_root.to_path_buf(),
-                guest_script: format!("{GUEST_TASK_ROOT}/{relative}"),
-                function: Some(function.unwrap_or(name).to_string()),
-            }));
+            let function = function.unwrap_or(name);
+            return php_handler(&path, &relative, function, task_root, layers_root);
         }
         tried.push(path);
     }
     Err(not_found(handler, &tried))
+}
+
+/// The PHP script `relative` (at `path`) in the task root, run by the layers' PHP runtime.
+fn php_handler(
+    path: &Path,
+    relative: &str,
+    function: &str,
+    task_root: &Path,
+    layers_root: &Path,
+) -> Result<Resolved, InitError> {
+    let runtime = php::find_runtime(None, layers_root).map_err(|looked| InitError {
+        error_type: types::NO_SUCH_HANDLER,
+        message: format!(
+            "`{}` is a PHP handler, but no PHP runtime was found (tried {}); add the php layer \
+             (php.zip) to the function, or set {PHP_RUNTIME_ENV}",
+            path.display(),
+            php::list(&looked)
+        ),
+    })?;
+    Ok(Resolved::Php(PhpHandler {
+        runtime,
+        task_root: task_root.to_path_buf(),
+        guest_script: format!("{GUEST_TASK_ROOT}/{relative}"),
+        function: Some(function.to_string()),
+    }))
 }
 
 /// The PHP handler for a script given by path (`host run src/index.php`): the task root is

@@ -383,3 +383,25 @@ fn shell_words_follow_the_quotes() {
         ]
     );
 }
+
+/// `-v` before the command turns on debug lines (what was loaded, from where); without it
+/// there are none.
+#[test]
+fn verbose_flag_adds_debug_lines() {
+    let event = r#"{"name":"v"}"#;
+    let quiet = run(component(guests::HELLO_RUST), &["--event", event]);
+    assert!(!stderr(&quiet).contains("\tDEBUG\t"), "{}", stderr(&quiet));
+    let verbose = host()
+        .args(["-v", "run"])
+        .arg(component(guests::HELLO_RUST))
+        .args(["--event", event])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&verbose), "Hello, v");
+    let logs = stderr(&verbose);
+    let debug = logs
+        .lines()
+        .find(|l| l.contains("\tDEBUG\t"))
+        .unwrap_or_else(|| panic!("no DEBUG line with -v:\n{logs}"));
+    assert!(debug.contains("hello_rust.wasm"), "{debug}");
+}
