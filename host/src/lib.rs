@@ -1,18 +1,20 @@
 //! wasm-lamp's host: runs Lambda handlers as sandboxed WebAssembly components.
 //!
 //! The binary (`main.rs`) only parses arguments and dispatches to [`commands`]; everything
-//! else lives here so that tests can drive it in-process.
+//! else lives here so that tests can drive it in-process. The way through it:
+//! [`function::Function::load`] ([`resolve`] the handler, [`engine`], [`component::loader`],
+//! link, [`sandbox`] template), then [`function::Function::invoke`] per event, from `host run`
+//! or from [`lambda`]'s poll loop.
 
 pub mod commands;
-pub mod context;
+pub mod component;
 pub mod engine;
 pub mod error;
-pub mod handler;
-pub mod loader;
+pub mod function;
+pub mod lambda;
 pub mod logging;
-pub mod report;
+pub mod php;
 pub mod resolve;
-pub mod runtime_api;
 pub mod sandbox;
 
 /// When `main` started, for the cold-start breakdown the bootstrap logs.

@@ -1,9 +1,10 @@
 //! Logging, configured in one place.
 //!
 //! Lambda mode honours `AWS_LAMBDA_LOG_FORMAT` (`Text` or `JSON`) and `AWS_LAMBDA_LOG_LEVEL`;
-//! the CLI takes `-v`. Both write to stderr. Lines carry the request id when there is one:
-//! text as `TIMESTAMP\tREQUEST_ID\tLEVEL\tMESSAGE` (Lambda's own text shape), JSON as one
-//! object per line with `timestamp`, `level`, `requestId` and `message`.
+//! the CLI takes `-v` (debug) or `-vv` (trace) before the command (`host -v run ...`). Both
+//! write to stderr. Lines carry the request id when there is one: text as
+//! `TIMESTAMP\tREQUEST_ID\tLEVEL\tMESSAGE` (Lambda's own text shape), JSON as one object per
+//! line with `timestamp`, `level`, `requestId` and `message`.
 
 use std::fmt::Write as _;
 

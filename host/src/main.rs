@@ -17,24 +17,23 @@ fn main() -> ExitCode {
                 .map(|n| n == "bootstrap")
         })
         .unwrap_or(false);
-    let command = if invoked_as_bootstrap {
-        Command::Bootstrap(BootstrapCommand::default())
+    let (command, verbose) = if invoked_as_bootstrap {
+        (Some(Command::Bootstrap(BootstrapCommand::default())), 0)
     } else {
-        match Cli::parse().command {
-            Some(command) => command,
-            None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
-                Command::Bootstrap(BootstrapCommand::default())
-            }
-            None => {
-                eprintln!("error: no subcommand given; see `host --help`");
-                return ExitCode::from(2);
-            }
+        let cli = Cli::parse();
+        (cli.command, cli.verbose)
+    };
+    let command = match command {
+        Some(command) => command,
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+            Command::Bootstrap(BootstrapCommand::default())
+        }
+        None => {
+            eprintln!("error: no subcommand given; see `host --help`");
+            return ExitCode::from(2);
         }
     };
-    match &command {
-        Command::Bootstrap(_) => host::logging::init_from_lambda_env(),
-        _ => host::logging::init(host::logging::LogFormat::Text, tracing::Level::INFO),
-    }
+    command.init_logging(verbose);
     match command.execute() {
         Ok(code) => code,
         Err(err) => {

@@ -13,8 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::types;
-use crate::handler::InitError;
+use crate::error::{InitError, types};
+use crate::php::{self, PHP_RUNTIME_ENV};
 
 /// Where the function's code appears inside the sandbox, as on Lambda.
 pub const GUEST_TASK_ROOT: &str = "/var/task";
@@ -24,8 +24,6 @@ pub const GUEST_LAYERS_ROOT: &str = "/opt";
 pub const LAYER_DIR: &str = "lamp";
 /// Folder of handler components shipped in a layer, inside [`LAYER_DIR`].
 pub const LAYER_HANDLERS_DIR: &str = "handlers";
-/// Environment variable that points at a PHP runtime component, overriding the lookup.
-pub const PHP_RUNTIME_ENV: &str = "LAMP_PHP_RUNTIME";
 
 /// What a handler name resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +32,16 @@ pub enum Resolved {
     Component { path: PathBuf },
     /// A PHP script, run by the PHP runtime component.
     Php(PhpHandler),
+}
+
+impl Resolved {
+    /// The component to load: the handler itself, or the PHP runtime that runs the script.
+    pub fn component_path(&self) -> &Path {
+        match self {
+            Resolved::Component { path } => path,
+            Resolved::Php(php) => &php.runtime,
+        }
+    }
 }
 
 /// A PHP handler: the script, the function to call, and the runtime that runs it.
@@ -99,27 +107,37 @@ pub fn resolve_handler(
     for relative in [format!("{name}.php"), format!("src/{name}.php")] {
         let path = task_root.join(&relative);
         if path.is_file() {
-            let runtime = find_php_runtime(layers_root).map_err(|looked| {
-                let list = looked.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ");
-                InitError {
-                    error_type: types::NO_SUCH_HANDLER,
-                    message: format!(
-                        "`{}` is a PHP handler, but no PHP runtime was found (tried {list}); add the php layer \
-                         (php.zip) to the function, or set {PHP_RUNTIME_ENV}",
-                        path.display()
-                    ),
-                }
-            })?;
-            return Ok(Resolved::Php(PhpHandler {
-                runtime,
-                task_root: task_root.to_path_buf(),
-                guest_script: format!("{GUEST_TASK_ROOT}/{relative}"),
-                function: Some(function.unwrap_or(name).to_string()),
-            }));
+            let function = function.unwrap_or(name);
+            return php_handler(&path, &relative, function, task_root, layers_root);
         }
         tried.push(path);
     }
     Err(not_found(handler, &tried))
+}
+
+/// The PHP script `relative` (at `path`) in the task root, run by the layers' PHP runtime.
+fn php_handler(
+    path: &Path,
+    relative: &str,
+    function: &str,
+    task_root: &Path,
+    layers_root: &Path,
+) -> Result<Resolved, InitError> {
+    let runtime = php::find_runtime(None, layers_root).map_err(|looked| InitError {
+        error_type: types::NO_SUCH_HANDLER,
+        message: format!(
+            "`{}` is a PHP handler, but no PHP runtime was found (tried {}); add the php layer \
+             (php.zip) to the function, or set {PHP_RUNTIME_ENV}",
+            path.display(),
+            php::list(&looked)
+        ),
+    })?;
+    Ok(Resolved::Php(PhpHandler {
+        runtime,
+        task_root: task_root.to_path_buf(),
+        guest_script: format!("{GUEST_TASK_ROOT}/{relative}"),
+        function: Some(function.to_string()),
+    }))
 }
 
 /// The PHP handler for a script given by path (`host run src/index.php`): the task root is
@@ -152,16 +170,11 @@ pub fn php_script(
         .strip_prefix(task_root)
         .expect("the task root is an ancestor of the script");
     let stem = script.file_stem().map(|s| s.to_string_lossy().into_owned());
-    let runtime = match runtime {
-        Some(path) if path.is_file() => Ok(path.to_path_buf()),
-        Some(path) => Err(vec![path.to_path_buf()]),
-        None => find_php_runtime(layers_root),
-    };
-    let runtime = runtime.map_err(|looked| InitError {
+    let runtime = php::find_runtime(runtime, layers_root).map_err(|looked| InitError {
         error_type: types::NO_SUCH_HANDLER,
         message: format!(
             "no PHP runtime component found (tried {}); build it with `make php`, or pass --php-runtime",
-            looked.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", ")
+            php::list(&looked)
         ),
     })?;
     Ok(PhpHandler {
@@ -170,42 +183,6 @@ pub fn php_script(
         guest_script: format!("{GUEST_TASK_ROOT}/{}", relative.display()),
         function: function.map(str::to_string).or(stem),
     })
-}
-
-/// Looks for the PHP runtime component: `$LAMP_PHP_RUNTIME`, the layers, then the places a
-/// development build puts it (beside the host binary, and the repository's `guests/php/dist`).
-/// On failure, returns every path tried.
-pub fn find_php_runtime(layers_root: &Path) -> Result<PathBuf, Vec<PathBuf>> {
-    if let Some(path) = std::env::var_os(PHP_RUNTIME_ENV).filter(|v| !v.is_empty()) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(vec![path])
-        };
-    }
-    let mut dirs = vec![layers_root.join(LAYER_DIR)];
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-    {
-        dirs.push(exe_dir.clone());
-        // target/{debug,release}/host -> the repository root.
-        if let Some(repo) = exe_dir.parent().and_then(Path::parent) {
-            dirs.push(repo.join("guests/php/dist"));
-        }
-    }
-    let mut tried = Vec::new();
-    for dir in dirs {
-        for name in ["php.cwasm", "php.wasm", "php.wasm.xz"] {
-            let path = dir.join(name);
-            if path.is_file() {
-                return Ok(path);
-            }
-            tried.push(path);
-        }
-    }
-    Err(tried)
 }
 
 fn not_found(handler: &str, tried: &[PathBuf]) -> InitError {

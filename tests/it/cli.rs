@@ -299,10 +299,109 @@ fn an_xz_compressed_component_runs_and_a_corrupt_one_is_refused() {
     assert_bad_input(&run(&bad, &[]), "is not a valid xz file");
 }
 
+/// Every example a `--help` shows is a command line `host` accepts, and every command shows
+/// some: an example that drifted from the flags fails here.
 #[test]
-fn help_shows_examples() {
-    let out = host().args(["run", "--help"]).output().unwrap();
-    assert!(stdout(&out).contains("Examples:") && stdout(&out).contains("host run hello.wasm"));
-    let out = host().arg("--help").output().unwrap();
-    assert!(stdout(&out).contains("host compile hello.wasm -o hello.cwasm"));
+fn every_example_in_help_parses() {
+    use clap::Parser as _;
+    for command in [
+        None,
+        Some("run"),
+        Some("compile"),
+        Some("php"),
+        Some("bootstrap"),
+    ] {
+        let out = host().args(command).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let examples = example_command_lines(&stdout(&out));
+        assert!(
+            !examples.is_empty(),
+            "`host {} --help` shows no example:\n{}",
+            command.unwrap_or(""),
+            stdout(&out)
+        );
+        for words in examples {
+            if let Err(e) = host::commands::Cli::try_parse_from(&words) {
+                panic!("the example `{}` does not parse:\n{e}", words.join(" "));
+            }
+        }
+    }
+}
+
+/// The `host ...` command lines in the text after an `Example` heading, as argument lists:
+/// continuation lines joined, environment assignments and what is piped in left out, quotes
+/// removed as a shell would.
+fn example_command_lines(help: &str) -> Vec<Vec<String>> {
+    let Some(at) = help.find("Example") else {
+        return Vec::new();
+    };
+    help[at..]
+        .replace("\\\n", " ")
+        .lines()
+        .filter_map(|line| {
+            let command = line.rsplit('|').next()?;
+            let words = shell_words(command);
+            let start = words.iter().position(|w| w == "host")?;
+            Some(words[start..].to_vec())
+        })
+        .collect()
+}
+
+/// Splits a command line as a shell would, for the quoting the examples use ('...' and "...").
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+#[test]
+fn shell_words_follow_the_quotes() {
+    assert_eq!(
+        shell_words(r#"host run x.php --event '{"name":"world"}' --env "A=b c""#),
+        [
+            "host",
+            "run",
+            "x.php",
+            "--event",
+            r#"{"name":"world"}"#,
+            "--env",
+            "A=b c"
+        ]
+    );
+}
+
+/// `-v` before the command turns on debug lines (what was loaded, from where); without it
+/// there are none.
+#[test]
+fn verbose_flag_adds_debug_lines() {
+    let event = r#"{"name":"v"}"#;
+    let quiet = run(component(guests::HELLO_RUST), &["--event", event]);
+    assert!(!stderr(&quiet).contains("\tDEBUG\t"), "{}", stderr(&quiet));
+    let verbose = host()
+        .args(["-v", "run"])
+        .arg(component(guests::HELLO_RUST))
+        .args(["--event", event])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&verbose), "Hello, v");
+    let logs = stderr(&verbose);
+    let debug = logs
+        .lines()
+        .find(|l| l.contains("\tDEBUG\t"))
+        .unwrap_or_else(|| panic!("no DEBUG line with -v:\n{logs}"));
+    assert!(debug.contains("hello_rust.wasm"), "{debug}");
 }

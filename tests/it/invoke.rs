@@ -3,38 +3,32 @@
 
 use std::time::Duration;
 
-use host::context::FunctionConfig;
-use host::engine::{EngineOptions, build_engine, on_guest_stack};
-use host::handler::HandlerComponent;
-use host::sandbox::SandboxConfig;
+use host::engine::on_guest_stack;
+use host::error::LambdaError;
+use host::function::{Function, FunctionSpec};
+use host::lambda::api::NextEvent;
 use test_artifacts as guests;
 
 use crate::util::component;
 
-fn sandbox(memory_mb: usize) -> SandboxConfig {
-    SandboxConfig {
-        env: Vec::new(),
-        dirs: Vec::new(),
-        memory_limit: memory_mb << 20,
-    }
+/// The function of a built guest, as `host run` would load it (64 MB, uncached).
+pub fn function(guest: &'static str, timeout: Duration) -> Function {
+    let mut spec = FunctionSpec::local(component(guest));
+    spec.config.memory_mb = 64;
+    spec.config.timeout = timeout;
+    spec.cache = None;
+    Function::load(spec).unwrap_or_else(|e| panic!("{guest}: {e}"))
 }
 
-fn invoke(
-    handler: &HandlerComponent,
-    event: &str,
-    memory_mb: usize,
-    timeout: Duration,
-) -> Result<String, host::error::LambdaError> {
-    let context =
-        FunctionConfig::from_env("test").local_context(uuid::Uuid::new_v4().to_string(), timeout);
-    on_guest_stack(|| handler.invoke(event, &context, &sandbox(memory_mb), timeout)).result
+fn invoke(function: &Function, event: &str) -> Result<String, LambdaError> {
+    let event = NextEvent::local(event, function.config.timeout);
+    on_guest_stack(|| function.invoke(&event)).result
 }
 
 #[test]
 fn the_host_survives_every_kind_of_failure() {
-    let engine = build_engine(EngineOptions::default()).unwrap();
-    let hello = HandlerComponent::load(&engine, component(guests::HELLO_RUST)).unwrap();
     let second = Duration::from_secs(1);
+    let hello = function(guests::HELLO_RUST, second);
     let failing = [
         (guests::FIXTURE_PANIC, "Runtime.Trap"),
         (guests::FIXTURE_LOOP, "Sandbox.Timedout"),
@@ -42,12 +36,12 @@ fn the_host_survives_every_kind_of_failure() {
         (guests::FIXTURE_ERROR, "Fixture.Failed"),
     ];
     for (fixture, expected) in failing {
-        let handler = HandlerComponent::load(&engine, component(fixture)).unwrap();
+        let failing = function(fixture, second);
         for _ in 0..2 {
-            let err = invoke(&handler, "{}", 64, second).unwrap_err();
+            let err = invoke(&failing, "{}").unwrap_err();
             assert_eq!(err.error_type, expected, "{fixture}: {err}");
             assert_eq!(
-                invoke(&hello, r#"{"name":"again"}"#, 64, second).unwrap(),
+                invoke(&hello, r#"{"name":"again"}"#).unwrap(),
                 "Hello, again"
             );
         }
@@ -56,19 +50,17 @@ fn the_host_survives_every_kind_of_failure() {
 
 #[test]
 fn global_state_does_not_survive_an_invocation() {
-    let engine = build_engine(EngineOptions::default()).unwrap();
-    let state = HandlerComponent::load(&engine, component(guests::FIXTURE_STATE)).unwrap();
+    let state = function(guests::FIXTURE_STATE, Duration::from_secs(5));
     for _ in 0..5 {
-        let response = invoke(&state, "{}", 64, Duration::from_secs(5)).unwrap();
+        let response = invoke(&state, "{}").unwrap();
         assert_eq!(response, r#"{"invocations":1}"#);
     }
 }
 
 #[test]
 fn an_event_of_the_wrong_shape_is_a_typed_error() {
-    let engine = build_engine(EngineOptions::default()).unwrap();
-    let hello = HandlerComponent::load(&engine, component(guests::HELLO_RUST)).unwrap();
-    let err = invoke(&hello, r#"{"nom":"x"}"#, 64, Duration::from_secs(5)).unwrap_err();
-    assert_eq!(err.error_type, "Handler.InvalidEvent");
+    let hello = function(guests::HELLO_RUST, Duration::from_secs(5));
+    let err = invoke(&hello, r#"{"nom":"x"}"#).unwrap_err();
+    assert_eq!(err.error_type, "Runtime.InvalidEvent");
     assert!(err.error_message.contains("missing field `name`"), "{err}");
 }

@@ -2,7 +2,10 @@
 
 mod bootstrap;
 mod cli;
+mod docs;
+mod errors;
 mod invoke;
+mod lambda;
 mod layers;
 mod php;
 mod util;

@@ -10,12 +10,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use host::context::FunctionConfig;
-use host::engine::{self, EngineOptions};
+use host::engine;
 use host::error::LambdaError;
-use host::handler::HandlerComponent;
-use host::resolve::{self, GUEST_TASK_ROOT, Resolved};
-use host::sandbox::{DirMapping, SandboxConfig};
+use host::function::{Code, Function, FunctionSpec};
+use host::lambda::api::NextEvent;
 use serde_json::{Value, json};
 
 const HOST: &str = env!("CARGO_BIN_EXE_host");
@@ -114,80 +112,44 @@ fn cli_error(out: &Output) -> LambdaError {
     serde_json::from_str(line).unwrap()
 }
 
-/// The handler component loaded once per test (loading the `.cwasm` takes milliseconds).
-fn php_handler() -> HandlerComponent {
-    let engine = engine::build_engine(EngineOptions { max_instances: 2 }).unwrap();
-    HandlerComponent::load(&engine, php_cwasm()).unwrap()
+/// `function` of `script` in the task root `root`, loaded as `host run ROOT/SCRIPT` loads it,
+/// with the precompiled runtime (mapping it takes milliseconds).
+fn php(root: &Path, script: &str, function: Option<&str>) -> Function {
+    let path = root.join(script);
+    let mut spec = FunctionSpec::local(&path);
+    spec.code = Code::File {
+        path,
+        php_function: function.map(str::to_string),
+        php_runtime: Some(php_cwasm().to_path_buf()),
+    };
+    spec.config.memory_mb = 128;
+    spec.config.timeout = TIMEOUT;
+    spec.cache = None;
+    Function::load(spec).unwrap_or_else(|e| panic!("{script}: {e}"))
 }
 
-/// One invocation through the library, as `host run` sets it up: the task root read-only at
-/// /var/task, a private writable /tmp, Lambda's environment plus the PHP runtime's.
+/// One invocation of a function on `event`.
+fn call(function: &Function, event: &str) -> Result<String, LambdaError> {
+    let event = NextEvent::local(event, TIMEOUT);
+    engine::on_guest_stack(|| function.invoke(&event)).result
+}
+
+/// One invocation of `function` of `script` in `root`, in a function of its own.
 fn invoke(
-    handler: &HandlerComponent,
     root: &Path,
     script: &str,
     function: Option<&str>,
     event: &str,
 ) -> Result<String, LambdaError> {
-    invoke_env(handler, root, script_env(script, function), event).0
+    call(&php(root, script, function), event)
 }
 
-/// Lambda's environment plus the PHP runtime's for `script` (relative to the task root).
-fn script_env(script: &str, function: Option<&str>) -> Vec<(String, String)> {
-    let name = Path::new(script).file_stem().unwrap().to_str().unwrap();
-    let mut env = FunctionConfig::from_env(name).guest_env(name);
-    env.push((
-        "LAMP_PHP_SCRIPT".into(),
-        format!("{GUEST_TASK_ROOT}/{script}"),
-    ));
-    if let Some(function) = function {
-        env.push(("LAMP_PHP_FUNCTION".into(), function.into()));
-    }
-    env
-}
-
-fn invoke_env(
-    handler: &HandlerComponent,
-    root: &Path,
-    env: Vec<(String, String)>,
-    event: &str,
-) -> (Result<String, LambdaError>, host::handler::Context) {
-    let tmp = tempfile::tempdir().unwrap();
-    invoke_with_tmp(handler, root, tmp.path(), env, event)
-}
-
-/// One invocation with `tmp` as its /tmp.
-fn invoke_with_tmp(
-    handler: &HandlerComponent,
-    root: &Path,
-    tmp: &Path,
-    env: Vec<(String, String)>,
-    event: &str,
-) -> (Result<String, LambdaError>, host::handler::Context) {
-    let sandbox = SandboxConfig {
-        env,
-        dirs: vec![
-            DirMapping {
-                host: tmp.into(),
-                guest: "/tmp".into(),
-                writable: true,
-            },
-            DirMapping::read_only(root, GUEST_TASK_ROOT),
-        ],
-        memory_limit: 128 << 20,
-    };
-    let context = FunctionConfig::from_env("php-it").local_context(uuid(), TIMEOUT);
-    let outcome = engine::on_guest_stack(|| handler.invoke(event, &context, &sandbox, TIMEOUT));
-    (outcome.result, context)
-}
-
-fn uuid() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(1);
-    format!(
-        "00000000-0000-4000-8000-{:012}",
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+/// Sets (or, with `None`, removes) a variable of the function's sandbox template: how one
+/// loaded function is pointed at another PHP function or script.
+fn set_env(function: &mut Function, name: &str, value: Option<&str>) {
+    let env = &mut function.sandbox.env;
+    env.retain(|(k, _)| k != name);
+    env.extend(value.map(|v| (name.to_string(), v.to_string())));
 }
 
 fn json(text: &str) -> Value {
@@ -405,7 +367,6 @@ function index($event) {
 
 #[test]
 fn bref_style_script_returning_a_closure() {
-    let handler = php_handler();
     let root = task(&[(
         "index.php",
         r#"<?php
@@ -414,30 +375,20 @@ return function (array $event, Lamp\Context $context): array {
 };"#,
     )]);
     // The function name set by the host (the script's name) does not exist: the callable wins.
-    let response = invoke(
-        &handler,
-        root.path(),
-        "index.php",
-        Some("index"),
-        r#"{"name":"bref"}"#,
-    );
+    let mut function = php(root.path(), "index.php", Some("index"));
+    let response = call(&function, r#"{"name":"bref"}"#);
     assert_eq!(
         json(&response.unwrap()),
-        json!({"hello": "bref", "function": "php-it"})
+        json!({"hello": "bref", "function": "index"})
     );
-    let response = invoke(
-        &handler,
-        root.path(),
-        "index.php",
-        None,
-        r#"{"name":"bref"}"#,
-    );
+    // No function named at all: the callable.
+    set_env(&mut function, "LAMP_PHP_FUNCTION", None);
+    let response = call(&function, r#"{"name":"bref"}"#);
     assert_eq!(json(&response.unwrap())["hello"], "bref");
 }
 
 #[test]
 fn handler_name_with_function_resolves_and_runs() {
-    let handler = php_handler();
     let root = task(&[(
         "src/api.php",
         "<?php function api($e) { return 'api'; } function users($e) { return 'users of ' . $e['team']; }",
@@ -446,21 +397,17 @@ fn handler_name_with_function_resolves_and_runs() {
     std::fs::create_dir_all(layers.path().join("lamp")).unwrap();
     std::fs::copy(php_cwasm(), layers.path().join("lamp/php.cwasm")).unwrap();
     for (name, expected) in [("api.users", "users of red"), ("api", "api")] {
-        let Resolved::Php(php) =
-            resolve::resolve_handler(name, root.path(), layers.path()).unwrap()
-        else {
-            panic!("{name}: expected a PHP handler");
-        };
-        let mut env = FunctionConfig::from_env("api").guest_env(name);
-        env.extend(php.guest_env());
-        let (result, _) = invoke_env(&handler, root.path(), env, r#"{"team":"red"}"#);
+        // As the bootstrap deploys it.
+        let mut spec = FunctionSpec::lambda(name, root.path().into(), layers.path().into());
+        spec.config.timeout = TIMEOUT;
+        let function = Function::load(spec).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let result = call(&function, r#"{"team":"red"}"#);
         assert_eq!(result.unwrap(), expected, "_HANDLER={name}");
     }
 }
 
 #[test]
 fn context_fields_reach_the_handler() {
-    let handler = php_handler();
     let root = task(&[(
         "src/index.php",
         r#"<?php
@@ -480,11 +427,11 @@ function index(array $event, Lamp\Context $context) {
     ];
 }"#,
     )]);
-    let mut env = FunctionConfig::from_env("index").guest_env("index");
-    env.push(("LAMP_PHP_SCRIPT".into(), "/var/task/src/index.php".into()));
-    env.push(("LAMP_PHP_FUNCTION".into(), "index".into()));
-    let (result, context) = invoke_env(&handler, root.path(), env, "{}");
-    let got = json(&result.unwrap());
+    let function = php(root.path(), "src/index.php", None);
+    let event = NextEvent::local("{}", TIMEOUT);
+    let context = function.context(&event);
+    let outcome = engine::on_guest_stack(|| function.invoke(&event));
+    let got = json(&outcome.result.unwrap());
     assert_eq!(got["requestId"], context.request_id.as_str());
     assert_eq!(got["getAwsRequestId"], context.request_id.as_str());
     assert_eq!(got["deadlineMs"].as_u64(), Some(context.deadline_ms));
@@ -504,7 +451,6 @@ function index(array $event, Lamp\Context $context) {
 
 #[test]
 fn values_are_json_encoded_and_64_bit_ints_round_trip() {
-    let handler = php_handler();
     let root = task(&[(
         "src/index.php",
         r#"<?php
@@ -522,7 +468,7 @@ function index(array $event) {
 }"#,
     )]);
     let event = r#"{"ts":1732500000000,"a":{"b":[0,{"c":"deep"}]}}"#;
-    let text = invoke(&handler, root.path(), "src/index.php", Some("index"), event).unwrap();
+    let text = invoke(root.path(), "src/index.php", Some("index"), event).unwrap();
     // Exact text: ints stay ints (no `1.7325e12`), no float drift.
     assert!(text.contains(r#""ts":1732500000000"#), "{text}");
     assert_eq!(
@@ -543,21 +489,14 @@ function index(array $event) {
         "a.php",
         "<?php function a($e) { return $e['n'] * 1000; } function s($e) { return '{not json'; }",
     )]);
-    let got = invoke(
-        &handler,
-        root.path(),
-        "a.php",
-        Some("a"),
-        r#"{"n":1732500000}"#,
-    );
+    let got = invoke(root.path(), "a.php", Some("a"), r#"{"n":1732500000}"#);
     assert_eq!(got.unwrap(), "1732500000000");
-    let got = invoke(&handler, root.path(), "a.php", Some("s"), "{}");
+    let got = invoke(root.path(), "a.php", Some("s"), "{}");
     assert_eq!(got.unwrap(), "{not json");
 }
 
 #[test]
 fn errors_from_php_become_lambda_errors() {
-    let handler = php_handler();
     let root = task(&[(
         "e.php",
         r#"<?php
@@ -567,9 +506,15 @@ function type_error($e) { return strlen(); }
 function exits($e) { exit(3); }
 function memory($e) { ini_set('memory_limit', '32M'); $a = []; while (true) { $a[] = str_repeat('x', 1 << 20); } }
 function resource($e) { return fopen('php://memory', 'r'); }
+function ok($e) { return 'ok'; }
 "#,
     )]);
-    let run = |f: &str| invoke(&handler, root.path(), "e.php", Some(f), "{}").unwrap_err();
+    // One loaded function, pointed at each PHP function in turn.
+    let mut function = php(root.path(), "e.php", None);
+    let mut run = |f: &str| {
+        set_env(&mut function, "LAMP_PHP_FUNCTION", Some(f));
+        call(&function, "{}").unwrap_err()
+    };
 
     let err = run("undefined_fn");
     assert_eq!(err.error_type, "Error");
@@ -595,28 +540,26 @@ function resource($e) { return fopen('php://memory', 'r'); }
 
     assert_eq!(run("resource").error_type, "Runtime.MarshalError");
 
-    // The same loaded handler still works after all of that.
-    let root = task(&[("ok.php", "<?php function ok($e) { return 'ok'; }")]);
-    assert_eq!(
-        invoke(&handler, root.path(), "ok.php", Some("ok"), "{}").unwrap(),
-        "ok"
-    );
+    // The same loaded function still works after all of that.
+    set_env(&mut function, "LAMP_PHP_FUNCTION", Some("ok"));
+    assert_eq!(call(&function, "{}").unwrap(), "ok");
 }
 
 #[test]
 fn invalid_event_and_missing_script() {
-    let handler = php_handler();
     let root = task(&[("ok.php", "<?php function ok($e) { return 'ok'; }")]);
-    let err = invoke(&handler, root.path(), "ok.php", Some("ok"), "{oops").unwrap_err();
+    let mut function = php(root.path(), "ok.php", Some("ok"));
+    let err = call(&function, "{oops").unwrap_err();
     assert_eq!(err.error_type, "Runtime.InvalidEvent");
-    let err = invoke(&handler, root.path(), "gone.php", Some("ok"), "{}").unwrap_err();
+    // The runtime's own check, for a script that went away after the host resolved it.
+    set_env(&mut function, "LAMP_PHP_SCRIPT", Some("/var/task/gone.php"));
+    let err = call(&function, "{}").unwrap_err();
     assert_eq!(err.error_type, "Runtime.NoSuchHandler");
     assert!(err.error_message.contains("/var/task/gone.php"), "{err}");
 }
 
 #[test]
 fn script_runs_in_the_global_scope() {
-    let handler = php_handler();
     let root = task(&[(
         "index.php",
         r#"<?php
@@ -626,13 +569,12 @@ function index($event) {
     return $config['greeting'] . ' ' . $GLOBALS['config']['greeting'];
 }"#,
     )]);
-    let got = invoke(&handler, root.path(), "index.php", Some("index"), "{}");
+    let got = invoke(root.path(), "index.php", Some("index"), "{}");
     assert_eq!(got.unwrap(), "Hi Hi");
 }
 
 #[test]
 fn no_state_survives_between_invocations() {
-    let handler = php_handler();
     let root = task(&[(
         "src/index.php",
         r#"<?php
@@ -651,15 +593,17 @@ function index($event) {
 function later() {}
 "#,
     )]);
-    for _ in 0..3 {
-        let got = invoke(&handler, root.path(), "src/index.php", Some("index"), "{}");
-        assert_eq!(json(&got.unwrap()), json!([1, 1, 1, false, false, true]));
+    let function = php(root.path(), "src/index.php", Some("index"));
+    for round in 0..3 {
+        let got = call(&function, "{}");
+        // /tmp is the function's, as on Lambda: it outlives an invocation; nothing else does.
+        let tmp = round > 0;
+        assert_eq!(json(&got.unwrap()), json!([1, 1, 1, false, tmp, true]));
     }
 }
 
 #[test]
 fn temporary_files_are_removed_at_the_end_of_each_invocation() {
-    let handler = php_handler();
     let root = task(&[(
         "index.php",
         r#"<?php
@@ -674,21 +618,19 @@ function index($event) {
 }"#,
     )]);
     // One /tmp shared by the invocations, as in the bootstrap.
-    let tmp = tempfile::tempdir().unwrap();
+    let function = php(root.path(), "index.php", Some("index"));
+    let tmp = function.tmp_dir();
     for round in 0..2 {
-        let env = script_env("index.php", Some("index"));
-        let (result, _) = invoke_with_tmp(&handler, root.path(), tmp.path(), env, "{}");
-        let response = json(&result.unwrap());
+        let response = json(&call(&function, "{}").unwrap());
         assert_eq!(response["before"], serde_json::json!([]), "round {round}");
         assert_eq!(response["during"], 2, "round {round}: {response}");
-        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        let left: Vec<_> = std::fs::read_dir(tmp).unwrap().collect();
         assert!(left.is_empty(), "round {round}: left in /tmp: {left:?}");
     }
 }
 
 #[test]
 fn filesystem_is_limited_to_task_root_and_tmp() {
-    let handler = php_handler();
     let root = task(&[
         (
             "src/index.php",
@@ -709,7 +651,7 @@ function index($event) {
         ),
         ("data/hello.txt", "hello from the task root"),
     ]);
-    let got = json(&invoke(&handler, root.path(), "src/index.php", Some("index"), "{}").unwrap());
+    let got = json(&invoke(root.path(), "src/index.php", Some("index"), "{}").unwrap());
     assert_eq!(
         got,
         json!({
@@ -816,31 +758,12 @@ fn host_php_is_a_64_bit_php_cli() {
 #[test]
 #[ignore = "a measurement: run it explicitly"]
 fn invocation_time() {
-    let handler = php_handler();
-    let root = repo().join("examples/hello-php");
+    let function = php(&repo().join("examples/hello-php"), "src/index.php", None);
     let faults_before = minor_faults();
     let mut times: Vec<(Duration, Duration)> = (0..200)
         .map(|_| {
-            let mut env = FunctionConfig::from_env("index").guest_env("index");
-            env.push(("LAMP_PHP_SCRIPT".into(), "/var/task/src/index.php".into()));
-            env.push(("LAMP_PHP_FUNCTION".into(), "index".into()));
-            let tmp = tempfile::tempdir().unwrap();
-            let sandbox = SandboxConfig {
-                env,
-                dirs: vec![
-                    DirMapping {
-                        host: tmp.path().into(),
-                        guest: "/tmp".into(),
-                        writable: true,
-                    },
-                    DirMapping::read_only(&root, GUEST_TASK_ROOT),
-                ],
-                memory_limit: 128 << 20,
-            };
-            let context = FunctionConfig::from_env("index").local_context(uuid(), TIMEOUT);
-            let outcome = engine::on_guest_stack(|| {
-                handler.invoke(r#"{"name":"world"}"#, &context, &sandbox, TIMEOUT)
-            });
+            let event = NextEvent::local(r#"{"name":"world"}"#, TIMEOUT);
+            let outcome = engine::on_guest_stack(|| function.invoke(&event));
             assert_eq!(outcome.result.unwrap(), "Hello, world");
             (outcome.duration, outcome.instantiate)
         })

@@ -17,6 +17,11 @@
 //!
 //! Build it with `cargo build --release --target wasm32-wasip2` as a `cdylib`: the result is
 //! a component of the `lamp:handler` world that `host run` and the bootstrap run.
+//!
+//! Error types this SDK gives are those of the host's one list (`host/src/error.rs`, checked
+//! by `tests/it/errors.rs`), the same as the PHP runtime's for the same failure: an event that
+//! does not deserialize is `Runtime.InvalidEvent`, a response that does not serialize is
+//! `Runtime.MarshalError`, and an error converted with `?` is `Handler.Error`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -134,7 +139,7 @@ pub struct Json<T>(pub T);
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Result<String, Error> {
-        serde_json::to_string(&self.0).map_err(|e| Error::new("Handler.InvalidResponse", e.to_string()))
+        serde_json::to_string(&self.0).map_err(|e| Error::new("Runtime.MarshalError", format!("the response cannot be encoded as JSON: {e}")))
     }
 }
 
@@ -147,7 +152,7 @@ where
 {
     let to_wit = |e: Error| wit::Error { error_type: e.error_type, error_message: e.message, stack_trace: e.stack_trace };
     let event: E = serde_json::from_str(&event).map_err(|e| {
-        to_wit(Error::new("Handler.InvalidEvent", format!("the event does not have the shape this handler expects: {e}")))
+        to_wit(Error::new("Runtime.InvalidEvent", format!("the event does not have the shape this handler expects: {e}")))
     })?;
     let context = Context::from(context);
     handler(event, &context).and_then(IntoResponse::into_response).map_err(to_wit)

@@ -1,4 +1,5 @@
-//! One module per subcommand; each is a clap struct with an `execute` method.
+//! The command line: one module per subcommand, each a clap struct with an `execute` method
+//! that hands over to the library; flags shared by several commands are flattened from here.
 
 pub mod bootstrap;
 pub mod compile;
@@ -8,7 +9,9 @@ pub mod run;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::logging::{self, LogFormat};
 
 /// Runs PHP and Rust AWS Lambda handlers as sandboxed WebAssembly components.
 ///
@@ -17,11 +20,18 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "host", version, propagate_version = true, after_help = EXAMPLES)]
 pub struct Cli {
+    /// More log lines on stderr: -v for debug (what was loaded from where, and how long it
+    /// took), -vv for trace. Given before the command (`host -v run ...`), so that `host php -v`
+    /// stays PHP's. The bootstrap reads AWS_LAMBDA_LOG_LEVEL instead.
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
-const EXAMPLES: &str = "Examples:
+/// Shown after `host --help`; `tests/it/cli.rs` checks that each of these parses.
+pub const EXAMPLES: &str = "Examples:
   host run examples/hello-php/src/index.php --event '{\"name\":\"world\"}'
   host run hello.wasm --event-file event.json --memory 256 --timeout 10
   host compile hello.wasm -o hello.cwasm
@@ -44,6 +54,36 @@ impl Command {
             Command::Php(c) => c.execute(),
             Command::Bootstrap(c) => c.execute(),
         }
+    }
+
+    /// Sets up logging: the bootstrap as Lambda says (`AWS_LAMBDA_LOG_FORMAT`,
+    /// `AWS_LAMBDA_LOG_LEVEL`), the other commands as `-v` says.
+    pub fn init_logging(&self, verbose: u8) {
+        let level = match verbose {
+            0 => tracing::Level::INFO,
+            1 => tracing::Level::DEBUG,
+            _ => tracing::Level::TRACE,
+        };
+        match self {
+            Command::Bootstrap(_) => logging::init_from_lambda_env(),
+            _ => logging::init(LogFormat::Text, level),
+        }
+    }
+}
+
+/// Flags of the commands that run a guest with variables of the user's choosing.
+#[derive(Debug, Default, Args)]
+pub struct EnvFlags {
+    /// An environment variable for the guest, as NAME=VALUE (repeatable). Nothing of the
+    /// host's own environment is passed (see `host/src/sandbox/env.rs`).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+}
+
+impl EnvFlags {
+    /// The variables, checked.
+    pub fn pairs(&self) -> Result<Vec<(String, String)>> {
+        crate::sandbox::env::parse_pairs(&self.env)
     }
 }
 

@@ -1,4 +1,5 @@
-//! `host run`: one invocation of a handler on one event, locally, as Lambda would run it.
+//! `host run`: one invocation of a handler on one event, locally, as Lambda would run it:
+//! a [`Function`] loaded from the file, invoked once on a local event.
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
@@ -8,12 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
-use crate::context::{DEFAULT_TIMEOUT, FunctionConfig};
-use crate::engine::{self, EngineOptions};
-use crate::loader::load_cached;
-use crate::report::Report;
-use crate::resolve::{self, GUEST_TASK_ROOT};
-use crate::sandbox::{DirMapping, SandboxConfig};
+use super::EnvFlags;
+use crate::engine;
+use crate::function::{Code, Function, FunctionSpec};
+use crate::lambda::api::NextEvent;
+use crate::lambda::report::Report;
+use crate::sandbox::DirMapping;
 
 /// Invokes a handler once on an event, in a fresh sandbox, and prints its result.
 ///
@@ -43,9 +44,8 @@ pub struct RunCommand {
     /// Timeout in seconds (fractions allowed) [default: 3].
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
-    /// An environment variable for the handler; the host's own environment is not passed.
-    #[arg(long = "env", value_name = "K=V")]
-    pub env: Vec<String>,
+    #[command(flatten)]
+    pub env: EnvFlags,
     /// A host directory the handler may read and write, as HOST or HOST::GUEST.
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     pub dirs: Vec<String>,
@@ -60,84 +60,12 @@ pub struct RunCommand {
 impl RunCommand {
     pub fn execute(self) -> Result<ExitCode> {
         let event = self.read_event()?;
-        let env = parse_env(&self.env)?;
-        let dirs = self
-            .dirs
-            .iter()
-            .map(|d| DirMapping::parse(d))
-            .collect::<Result<Vec<_>>>()?;
-        let timeout = match self.timeout {
-            Some(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
-            Some(secs) => bail!("--timeout {secs}: give a positive number of seconds"),
-            None => DEFAULT_TIMEOUT,
-        };
-
+        let spec = self.spec()?;
         let init_started = Instant::now();
-        let is_php = self.module.extension().is_some_and(|ext| ext == "php");
-        let (component_path, php) = if is_php {
-            let php = resolve::php_script(
-                &self.module,
-                self.function.as_deref(),
-                self.php_runtime.as_deref(),
-                std::path::Path::new(resolve::GUEST_LAYERS_ROOT),
-            )?;
-            (php.runtime.clone(), Some(php))
-        } else {
-            (self.module.clone(), None)
-        };
-        let engine = engine::build_engine(EngineOptions { max_instances: 1 })?;
-        // Compiling PHP takes seconds; the compiled code is cached for the next run.
-        let (handler, _) = load_cached(&engine, &component_path, local_cache_dir().as_deref())?;
+        let function = Function::load(spec)?;
         let init_duration = init_started.elapsed();
-
-        let name = self
-            .module
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut function = FunctionConfig::from_env(&name);
-        if let Some(mb) = self.memory {
-            function.memory_mb = mb;
-        }
-        let private_tmp = tempfile::Builder::new()
-            .prefix("lamp-tmp-")
-            .tempdir()
-            .context("failed to create the handler's private /tmp")?;
-        let mut sandbox = SandboxConfig {
-            env: function.guest_env(&name),
-            dirs: vec![DirMapping {
-                host: private_tmp.path().into(),
-                guest: "/tmp".into(),
-                writable: true,
-            }],
-            memory_limit: (function.memory_mb as usize) << 20,
-        };
-        match &php {
-            Some(php) => {
-                sandbox
-                    .dirs
-                    .push(DirMapping::read_only(&php.task_root, GUEST_TASK_ROOT));
-                sandbox.env.extend(php.guest_env());
-            }
-            None => {
-                let dir = self
-                    .module
-                    .canonicalize()?
-                    .parent()
-                    .map(PathBuf::from)
-                    .unwrap_or_default();
-                sandbox
-                    .dirs
-                    .push(DirMapping::read_only(dir, GUEST_TASK_ROOT));
-            }
-        }
-        sandbox.env.extend(env);
-        sandbox.dirs.extend(dirs);
-
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let context = function.local_context(request_id.clone(), timeout);
-        let outcome =
-            engine::on_guest_stack(|| handler.invoke(&event, &context, &sandbox, timeout));
+        let event = NextEvent::local(event, function.config.timeout);
+        let outcome = engine::on_guest_stack(|| function.invoke(&event));
         let status = match &outcome.result {
             Ok(response) => {
                 print!("{response}");
@@ -149,14 +77,45 @@ impl RunCommand {
             }
         };
         let report = Report {
-            request_id: &request_id,
+            request_id: &event.request_id,
             duration: outcome.duration,
-            memory_mb: function.memory_mb,
+            memory_mb: function.config.memory_mb,
             peak_memory: outcome.peak_memory,
             init_duration: Some(init_duration),
         };
         eprintln!("{report}");
         Ok(status)
+    }
+
+    /// The function the flags describe.
+    fn spec(&self) -> Result<FunctionSpec> {
+        let mut spec = FunctionSpec::local(&self.module);
+        spec.env = self.env.pairs()?;
+        spec.dirs = self
+            .dirs
+            .iter()
+            .map(|d| DirMapping::parse(d))
+            .collect::<Result<Vec<_>>>()?;
+        match self.timeout {
+            Some(secs) if secs.is_finite() && secs > 0.0 => {
+                spec.config.timeout = Duration::from_secs_f64(secs)
+            }
+            Some(secs) => bail!("--timeout {secs}: give a positive number of seconds"),
+            None => {}
+        }
+        if let Some(mb) = self.memory {
+            spec.config.memory_mb = mb;
+        }
+        if let Code::File {
+            php_function,
+            php_runtime,
+            ..
+        } = &mut spec.code
+        {
+            php_function.clone_from(&self.function);
+            php_runtime.clone_from(&self.php_runtime);
+        }
+        Ok(spec)
     }
 
     fn read_event(&self) -> Result<String> {
@@ -187,25 +146,4 @@ impl RunCommand {
         }
         Ok(event)
     }
-}
-
-/// Parses `K=V` pairs given to `--env`.
-fn parse_env(pairs: &[String]) -> Result<Vec<(String, String)>> {
-    pairs
-        .iter()
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => bail!("`--env {pair}`: give the variable as NAME=VALUE"),
-        })
-        .collect()
-}
-
-/// Where `host run` caches compiled handlers: `$XDG_CACHE_HOME/wasm-lamp/cwasm`, else
-/// `~/.cache/wasm-lamp/cwasm`; none when neither is known.
-fn local_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
-    Some(base.join("wasm-lamp").join("cwasm"))
 }

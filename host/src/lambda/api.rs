@@ -1,4 +1,4 @@
-//! A client for the Lambda Runtime API, one small type per endpoint.
+//! The Lambda Runtime API: one small type per endpoint, and the client.
 //!
 //! <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>: `GET invocation/next`
 //! (a long poll, so no timeout), `POST invocation/{id}/response`, `POST invocation/{id}/error`
@@ -15,12 +15,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::context::epoch_ms;
+use super::deadline::epoch_ms;
 use crate::error::LambdaError;
 
 const API_VERSION: &str = "2018-06-01";
 
-/// An event from `GET /invocation/next`, with its headers.
+/// An event and the headers that come with it: from `GET /invocation/next`, or made up for a
+/// local invocation ([`NextEvent::local`]). What [`crate::function::Function::invoke`] takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextEvent {
     /// `Lambda-Runtime-Aws-Request-Id`.
@@ -34,6 +35,23 @@ pub struct NextEvent {
     pub client_context: Option<String>,
     pub cognito_identity: Option<String>,
     pub body: String,
+}
+
+impl NextEvent {
+    /// An event for a local invocation (`host run`, tests): a fresh request id and a deadline
+    /// `timeout` from now; the rest of the headers absent, as from an emulator.
+    pub fn local(body: impl Into<String>, timeout: Duration) -> Self {
+        Self {
+            request_id: uuid::Uuid::new_v4().to_string(),
+            deadline_ms: Some(epoch_ms(SystemTime::now() + timeout)),
+            bad_deadline: None,
+            invoked_function_arn: String::new(),
+            trace_id: None,
+            client_context: None,
+            cognito_identity: None,
+            body: body.into(),
+        }
+    }
 }
 
 /// `GET /runtime/invocation/next`.
@@ -120,6 +138,24 @@ pub enum PostOutcome {
     TooLarge,
     /// Another 4xx: the API refuses this post (e.g. a second result for one id); the body says why.
     Rejected(StatusCode, String),
+}
+
+/// Where the poll loop sends what it has to say: the Runtime API ([`RuntimeApi`]), or a
+/// recorder in tests, which can turn each request into its HTTP form to check it.
+pub trait Poster: Send + Sync + 'static {
+    fn post<R: IntoRequest + Send>(
+        &self,
+        request: R,
+    ) -> impl Future<Output = Result<PostOutcome>> + Send;
+}
+
+impl Poster for RuntimeApi {
+    fn post<R: IntoRequest + Send>(
+        &self,
+        request: R,
+    ) -> impl Future<Output = Result<PostOutcome>> + Send {
+        RuntimeApi::post(self, request)
+    }
 }
 
 /// The Runtime API client. Cheap to clone; connections are pooled.

@@ -1,0 +1,197 @@
+//! The one compile cache: what the host compiled, kept as `.cwasm` files so the next start
+//! maps it in milliseconds instead of compiling again (PHP takes Cranelift seconds).
+//!
+//! Used by `host run`, the bootstrap (a `.wasm` handler, or the fallback when a shipped `.cwasm`
+//! is refused) and `host php` (PHP's CLI, a core module). One key: the sha256 of the wasm bytes,
+//! the kind of code and the engine's compatibility hash, so a different wasmtime or engine
+//! setting gives another file, never a wrong one. One directory, [`default_dir`].
+
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+/// Code the cache can hold: a component (handlers) or a core module (the PHP CLI).
+pub trait Compiled: Sized {
+    /// Part of the key, so a component and a module of the same bytes never meet.
+    const KIND: &'static str;
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self>;
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+    /// Maps a file this host wrote with [`Compiled::serialize`].
+    fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+}
+
+/// Components and modules have the same three functions under the same names.
+macro_rules! compiled {
+    ($type:ty, $kind:literal) => {
+        impl Compiled for $type {
+            const KIND: &'static str = $kind;
+            fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+                <$type>::new(engine, wasm)
+            }
+            fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+                <$type>::serialize(self)
+            }
+            fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+                // SAFETY: wasmtime trusts a `.cwasm` to hold code it wrote. The files mapped
+                // here come from `host compile`, our own layer build, or this cache; loading
+                // checks the header, the wasmtime version and the engine settings first.
+                #[allow(unsafe_code)]
+                unsafe {
+                    <$type>::deserialize_file(engine, path)
+                }
+            }
+        }
+    };
+}
+
+compiled!(Component, "component");
+compiled!(Module, "module");
+
+/// `$LAMP_CACHE/cwasm` if `LAMP_CACHE` is set (wasm-lamp's cache root, which
+/// `guests/php/build.sh` also uses for its downloads); else, in the Lambda runtime,
+/// `$TMPDIR/lamp/cache` (only `/tmp` is writable there, and it lasts as long as the execution
+/// environment); else `$XDG_CACHE_HOME/wasm-lamp/cwasm` or `~/.cache/wasm-lamp/cwasm`. `None`
+/// when none is known.
+pub fn default_dir(lambda: bool) -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("LAMP_CACHE") {
+        return Some(PathBuf::from(dir).join("cwasm"));
+    }
+    if lambda {
+        return Some(std::env::temp_dir().join("lamp").join("cache"));
+    }
+    let base = var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("wasm-lamp").join("cwasm"))
+}
+
+/// A cache directory (created when the first file is written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The cache at [`default_dir`], if there is one.
+    pub fn default_for(lambda: bool) -> Option<Self> {
+        default_dir(lambda).map(Self::new)
+    }
+
+    /// Where the code compiled from `wasm` is (or would be) kept.
+    pub fn file_for<T: Compiled>(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
+        let mut engine_hasher = std::collections::hash_map::DefaultHasher::new();
+        engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hasher);
+        let mut sha = Sha256::new();
+        sha.update(wasm);
+        sha.update(T::KIND);
+        sha.update(engine_hasher.finish().to_le_bytes());
+        let key: String = sha.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.dir.join(format!("{key}.cwasm"))
+    }
+
+    /// The code kept in `file`, if it is there and this engine accepts it.
+    pub fn get<T: Compiled>(&self, engine: &Engine, file: &Path) -> Option<T> {
+        if !file.is_file() {
+            return None;
+        }
+        T::deserialize_file(engine, file)
+            .inspect_err(|e| tracing::warn!("ignoring the cached `{}`: {e:#}", file.display()))
+            .ok()
+    }
+
+    /// Keeps `code` in `file`; a cache that cannot be written only costs time, so a failure is
+    /// a warning.
+    pub fn put<T: Compiled>(&self, code: &T, file: &Path) -> Option<PathBuf> {
+        let written = code
+            .serialize()
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| write_atomically(&self.dir, file, &bytes));
+        match written {
+            Ok(()) => Some(file.to_path_buf()),
+            Err(e) => {
+                tracing::warn!(
+                    "could not cache the compiled code at `{}`: {e:#}",
+                    file.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// The cached code for `wasm`, or `wasm` compiled now and cached; says which.
+    pub fn get_or_compile<T: Compiled>(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+    ) -> wasmtime::Result<(T, Cached)> {
+        let file = self.file_for::<T>(engine, wasm);
+        if let Some(code) = self.get(engine, &file) {
+            return Ok((code, Cached::Hit(file)));
+        }
+        let code = T::compile(engine, wasm)?;
+        let kept = self.put(&code, &file);
+        Ok((code, Cached::Compiled(kept)))
+    }
+}
+
+/// Writes through a temporary file in `dir` renamed to `file`, so that a concurrent or
+/// interrupted start never maps half a file.
+fn write_atomically(dir: &Path, file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let temp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(temp.path(), bytes)?;
+    temp.persist(file)?;
+    Ok(())
+}
+
+/// Where [`Cache::get_or_compile`]'s code came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cached {
+    /// Mapped from this cache file.
+    Hit(PathBuf),
+    /// Compiled now, and kept at this file if writing it worked.
+    Compiled(Option<PathBuf>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_depends_on_the_bytes_and_the_kind() {
+        let engine = Engine::default();
+        let cache = Cache::new("/c");
+        let a = cache.file_for::<Component>(&engine, b"a");
+        assert_eq!(a, cache.file_for::<Component>(&engine, b"a"));
+        assert_ne!(a, cache.file_for::<Component>(&engine, b"b"));
+        assert_ne!(a, cache.file_for::<Module>(&engine, b"a"));
+        assert!(a.starts_with("/c") && a.extension().is_some_and(|e| e == "cwasm"));
+    }
+
+    #[test]
+    fn a_module_is_compiled_once_then_mapped_from_the_cache() {
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("nested"));
+        let wasm = wat::parse_str("(module (func (export \"f\")))").unwrap();
+        let (_, first) = cache.get_or_compile::<Module>(&engine, &wasm).unwrap();
+        let Cached::Compiled(Some(file)) = first else {
+            panic!("{first:?}")
+        };
+        let (_, second) = cache.get_or_compile::<Module>(&engine, &wasm).unwrap();
+        assert_eq!(second, Cached::Hit(file));
+    }
+}

@@ -1,0 +1,369 @@
+//! A deployed function: its configuration, the resolved handler, the sandbox template and the
+//! guest-environment policy, built in one place ([`Function::load`]) and invoked in one way
+//! ([`Function::invoke`]) by `host run`, the bootstrap's poll loop and the tests.
+//!
+//! A [`FunctionSpec`] says what to deploy: a handler name resolved as Lambda would (the
+//! bootstrap) or a file given on the command line (`host run`). Loading does everything slow:
+//! resolve, build the engine, load (compile at most once) and link, prepare the sandbox; each
+//! step is timed for the cold-start breakdown. An invocation then costs a fresh instance.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::component::cache::Cache;
+use crate::component::loader::{self, LoadPath};
+use crate::component::{Context, HandlerComponent, Outcome};
+use crate::engine::{self, EngineOptions};
+use crate::error::{InitError, types};
+use crate::lambda::api::NextEvent;
+use crate::lambda::deadline::{epoch_ms, timeout_for};
+use crate::resolve::{self, GUEST_LAYERS_ROOT, GUEST_TASK_ROOT, Resolved};
+use crate::sandbox::env::{self, Mode};
+use crate::sandbox::{DirMapping, SandboxConfig};
+
+/// Lambda's default memory size, used when neither `--memory` nor the environment says.
+pub const DEFAULT_MEMORY_MB: u32 = 128;
+/// Lambda's default timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What Lambda tells the runtime about the function through its environment (or what a local
+/// run makes up in its place).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionConfig {
+    pub function_name: String,
+    pub function_version: String,
+    pub memory_mb: u32,
+    pub log_group_name: String,
+    pub log_stream_name: String,
+    pub region: String,
+    /// The `_HANDLER` value (for a local run, the file's stem).
+    pub handler: String,
+    /// How long an invocation may run when its event carries no usable deadline.
+    pub timeout: Duration,
+}
+
+impl FunctionConfig {
+    /// Reads the configuration Lambda sets, falling back to local defaults for what is
+    /// missing (`handler` also names the function when `AWS_LAMBDA_FUNCTION_NAME` is unset).
+    pub fn from_env(handler: &str) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let function_name = var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| handler.to_string());
+        Self {
+            log_group_name: var("AWS_LAMBDA_LOG_GROUP_NAME")
+                .unwrap_or_else(|| format!("/aws/lambda/{function_name}")),
+            log_stream_name: var("AWS_LAMBDA_LOG_STREAM_NAME").unwrap_or_else(|| "local".into()),
+            function_version: var("AWS_LAMBDA_FUNCTION_VERSION")
+                .unwrap_or_else(|| "$LATEST".into()),
+            memory_mb: var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_MEMORY_MB),
+            region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            function_name,
+            handler: handler.to_string(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The ARN a local invocation pretends to come from.
+    pub fn local_arn(&self) -> String {
+        format!(
+            "arn:aws:lambda:{}:000000000000:function:{}",
+            self.region, self.function_name
+        )
+    }
+
+    /// Lambda's documented runtime variables, as every guest sees them.
+    pub fn standard_env(&self) -> Vec<(String, String)> {
+        let pairs = [
+            ("AWS_LAMBDA_FUNCTION_NAME", self.function_name.clone()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", self.function_version.clone()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                self.memory_mb.to_string(),
+            ),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", self.log_group_name.clone()),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", self.log_stream_name.clone()),
+            ("AWS_REGION", self.region.clone()),
+            ("AWS_DEFAULT_REGION", self.region.clone()),
+            ("LAMBDA_TASK_ROOT", GUEST_TASK_ROOT.into()),
+            ("_HANDLER", self.handler.clone()),
+            ("TMPDIR", "/tmp".into()),
+            ("TZ", ":UTC".into()),
+        ];
+        pairs.map(|(k, v)| (k.to_string(), v)).into()
+    }
+}
+
+/// Which code a function runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Code {
+    /// A `_HANDLER` value, resolved in the task root, then the layers (the bootstrap).
+    Handler { name: String, task_root: PathBuf },
+    /// A file given by path (`host run`): a component, or a PHP script with the function to
+    /// call and the runtime to run it (default: found as [`crate::php`] says).
+    File {
+        path: PathBuf,
+        php_function: Option<String>,
+        php_runtime: Option<PathBuf>,
+    },
+}
+
+/// Everything that decides how a function is deployed; [`Function::load`] makes it real.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub code: Code,
+    pub config: FunctionConfig,
+    /// Where the layers are on the host (mapped read-only at `/opt` in Lambda mode).
+    pub layers_root: PathBuf,
+    /// Which guest-environment policy applies (see [`crate::sandbox::env`]).
+    pub env_mode: Mode,
+    /// Variables given on purpose (`--env`).
+    pub env: Vec<(String, String)>,
+    /// More directories for the guest (`--dir`).
+    pub dirs: Vec<DirMapping>,
+    pub cache: Option<Cache>,
+    /// Concurrent invocations to have instance slots for.
+    pub max_instances: u32,
+}
+
+impl FunctionSpec {
+    /// `host run FILE`: nothing of the host's environment, the file's folder as the task root,
+    /// compiled code cached in the user's cache.
+    pub fn local(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self {
+            code: Code::File {
+                path,
+                php_function: None,
+                php_runtime: None,
+            },
+            config: FunctionConfig::from_env(&name),
+            layers_root: GUEST_LAYERS_ROOT.into(),
+            env_mode: Mode::Local,
+            env: Vec::new(),
+            dirs: Vec::new(),
+            cache: Cache::default_for(false),
+            max_instances: 1,
+        }
+    }
+
+    /// The bootstrap: `_HANDLER` resolved in `task_root` then `layers_root`, the runtime's
+    /// environment as the policy says, compiled code cached in `/tmp`.
+    pub fn lambda(handler: &str, task_root: PathBuf, layers_root: PathBuf) -> Self {
+        Self {
+            code: Code::Handler {
+                name: handler.to_string(),
+                task_root,
+            },
+            config: FunctionConfig::from_env(handler),
+            layers_root,
+            env_mode: Mode::Lambda,
+            env: Vec::new(),
+            dirs: Vec::new(),
+            cache: Cache::default_for(true),
+            max_instances: 1,
+        }
+    }
+}
+
+/// Where init's time went, step by step (the bootstrap's `cold start` line).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InitTimings {
+    /// Finding the handler file.
+    pub resolve: Duration,
+    /// Creating the wasmtime engine (and reserving the pooling allocator's slots).
+    pub engine: Duration,
+    /// Mapping a `.cwasm` (or compiling a `.wasm`).
+    pub load: Duration,
+    /// Linking WASI and building the `InstancePre`.
+    pub link: Duration,
+    /// Preparing the sandbox template (the guests' /tmp, environment, directories).
+    pub sandbox: Duration,
+}
+
+/// A function ready to be invoked: compiled, linked, its sandbox prepared.
+pub struct Function {
+    pub config: FunctionConfig,
+    /// What the code resolved to.
+    pub resolved: Resolved,
+    pub handler: HandlerComponent,
+    /// The sandbox every invocation starts from.
+    pub sandbox: SandboxConfig,
+    /// How the code was obtained.
+    pub load_path: LoadPath,
+    pub timings: InitTimings,
+    /// The guests' private /tmp, shared by the invocations, removed with the function.
+    guest_tmp: tempfile::TempDir,
+}
+
+impl Function {
+    /// Resolves, loads, links and prepares the sandbox: everything slow, once.
+    pub fn load(spec: FunctionSpec) -> Result<Self, InitError> {
+        let mut timings = InitTimings::default();
+        let mut lap = stopwatch();
+        let (resolved, task_root) = resolve_code(&spec)?;
+        timings.resolve = lap();
+        let engine = engine::build_engine(EngineOptions {
+            max_instances: spec.max_instances,
+        })
+        .map_err(|e| InitError::new(types::SANDBOX, format!("{e:#}")))?;
+        timings.engine = lap();
+        let loaded = loader::load(&engine, resolved.component_path(), spec.cache.as_ref())?;
+        timings.load = lap();
+        tracing::debug!(load_ms = timings.load.as_secs_f64() * 1e3, "{}", loaded.how);
+        let handler = HandlerComponent::link(&engine, loaded.component, &loaded.path)?;
+        timings.link = lap();
+        let guest_tmp = guest_tmp()?;
+        let sandbox = sandbox_template(&spec, &resolved, &task_root, guest_tmp.path());
+        timings.sandbox = lap();
+        Ok(Self {
+            config: spec.config,
+            resolved,
+            handler,
+            sandbox,
+            load_path: loaded.how,
+            timings,
+            guest_tmp,
+        })
+    }
+
+    /// Runs one invocation of `event` in a fresh instance, until the event's deadline (or the
+    /// configured timeout when it has none). Must run on a thread with a guest-sized stack
+    /// ([`crate::engine::on_guest_stack`], or the bootstrap's blocking threads).
+    pub fn invoke(&self, event: &NextEvent) -> Outcome {
+        let timeout = timeout_for(event, self.config.timeout);
+        let context = self.context(event);
+        // _X_AMZN_TRACE_ID is per invocation: it goes into this sandbox's environment only
+        // (setting the process's would race between concurrent invocations).
+        let mut sandbox = self.sandbox.clone();
+        sandbox.env.retain(|(k, _)| k != "_X_AMZN_TRACE_ID");
+        if let Some(trace) = &event.trace_id {
+            sandbox.env.push(("_X_AMZN_TRACE_ID".into(), trace.clone()));
+        }
+        self.handler
+            .invoke(&event.body, &context, &sandbox, timeout)
+    }
+
+    /// The context the guest gets for `event`: its headers, and this function's configuration.
+    pub fn context(&self, event: &NextEvent) -> Context {
+        let config = &self.config;
+        let deadline_ms = event
+            .deadline_ms
+            .unwrap_or_else(|| epoch_ms(SystemTime::now() + config.timeout));
+        Context {
+            request_id: event.request_id.clone(),
+            deadline_ms,
+            invoked_function_arn: match event.invoked_function_arn.as_str() {
+                "" => config.local_arn(),
+                arn => arn.to_string(),
+            },
+            trace_id: event.trace_id.clone(),
+            client_context: event.client_context.clone(),
+            cognito_identity: event.cognito_identity.clone(),
+            function_name: config.function_name.clone(),
+            function_version: config.function_version.clone(),
+            memory_limit_mb: config.memory_mb,
+            log_group_name: config.log_group_name.clone(),
+            log_stream_name: config.log_stream_name.clone(),
+        }
+    }
+
+    /// The host directory the guests see as `/tmp`.
+    pub fn tmp_dir(&self) -> &Path {
+        self.guest_tmp.path()
+    }
+}
+
+/// A closure that returns the time since it was last called (or made).
+fn stopwatch() -> impl FnMut() -> Duration {
+    let mut phase = Instant::now();
+    move || {
+        let now = Instant::now();
+        std::mem::replace(&mut phase, now).elapsed()
+    }
+}
+
+/// What the spec's code resolves to, and the task root on the host.
+fn resolve_code(spec: &FunctionSpec) -> Result<(Resolved, PathBuf), InitError> {
+    match &spec.code {
+        Code::Handler { name, task_root } => {
+            let resolved = resolve::resolve_handler(name, task_root, &spec.layers_root)?;
+            Ok((resolved, task_root.clone()))
+        }
+        Code::File {
+            path,
+            php_function,
+            php_runtime,
+        } if path.extension().is_some_and(|ext| ext == "php") => {
+            let php = resolve::php_script(
+                path,
+                php_function.as_deref(),
+                php_runtime.as_deref(),
+                &spec.layers_root,
+            )?;
+            let task_root = php.task_root.clone();
+            Ok((Resolved::Php(php), task_root))
+        }
+        Code::File { path, .. } => {
+            loader::check_handler_file(path)?;
+            let task_root = path
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+                .unwrap_or_default();
+            Ok((Resolved::Component { path: path.clone() }, task_root))
+        }
+    }
+}
+
+/// The guests' private /tmp: a fresh folder under `$TMPDIR/lamp`, removed with the function.
+fn guest_tmp() -> Result<tempfile::TempDir, InitError> {
+    let root = std::env::temp_dir().join("lamp");
+    std::fs::create_dir_all(&root)
+        .and_then(|()| tempfile::Builder::new().prefix("tmp-").tempdir_in(&root))
+        .map_err(|e| {
+            InitError::new(
+                types::SANDBOX,
+                format!(
+                    "failed to create the guests' /tmp in `{}`: {e}; set TMPDIR to a writable directory",
+                    root.display()
+                ),
+            )
+        })
+}
+
+/// The sandbox every invocation starts from: /tmp, the task root (and in Lambda mode the
+/// layers) read-only, `--dir`s, and the environment the policy gives.
+fn sandbox_template(
+    spec: &FunctionSpec,
+    resolved: &Resolved,
+    task_root: &Path,
+    tmp: &Path,
+) -> SandboxConfig {
+    let mut dirs = vec![DirMapping {
+        host: tmp.into(),
+        guest: "/tmp".into(),
+        writable: true,
+    }];
+    if task_root.is_dir() {
+        dirs.push(DirMapping::read_only(task_root, GUEST_TASK_ROOT));
+    }
+    if spec.env_mode == Mode::Lambda && spec.layers_root.is_dir() {
+        dirs.push(DirMapping::read_only(&spec.layers_root, GUEST_LAYERS_ROOT));
+    }
+    dirs.extend(spec.dirs.iter().cloned());
+    let mut standard = spec.config.standard_env();
+    if let Resolved::Php(php) = resolved {
+        standard.extend(php.guest_env());
+    }
+    let host_env = std::env::vars().filter(|_| spec.env_mode == Mode::Lambda);
+    SandboxConfig {
+        env: env::guest_env(spec.env_mode, host_env, standard, spec.env.clone()),
+        dirs,
+        memory_limit: (spec.config.memory_mb as usize) << 20,
+    }
+}
