@@ -228,6 +228,7 @@ build_core() {
       --without-pear --without-pcre-jit --disable-fiber-asm --disable-zend-signals \
       --disable-opcache --without-valgrind --without-sqlite3 \
       --enable-ctype --enable-tokenizer --enable-filter --enable-mbstring --disable-mbregex \
+      --enable-session \
       >"$BUILD/configure.log" 2>&1 || { tail -30 "$BUILD/configure.log"; die "configure failed (log: $BUILD/configure.log)"; }
   )
   log "make -j$JOBS (a few minutes; log: $BUILD/make.log)"
@@ -278,7 +279,7 @@ if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
   TOOL=$ROOT/target/debug/lamp-php-tool
   GLUE=$BUILD/glue
   rm -rf "$GLUE" && mkdir -p "$GLUE"
-  "$TOOL" bindgen-c --wit "$ROOT/wit/handler.wit" --world handler --out-dir "$GLUE"
+  "$TOOL" bindgen-c --wit "$ROOT/wit/handler.wit" --world web-handler --out-dir "$GLUE"
   # The prelude, embedded as a C string (line numbers kept: only "<?php" is cut).
   php8.2 -n -r '$s = substr(file_get_contents($argv[1]), 5);
     echo "static const char LAMP_PRELUDE[] = ", json_encode($s, JSON_UNESCAPED_SLASHES), ";\n";' \

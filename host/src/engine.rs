@@ -208,7 +208,8 @@ impl CompiledFor {
         let features = reader
             .flags()?
             .into_iter()
-            .filter_map(|(name, on)| on.then(|| name.to_string()))
+            .filter(|(_, on)| *on)
+            .map(|(name, _)| name.to_string())
             .collect();
         Ok(Self {
             wasmtime,
@@ -366,6 +367,24 @@ pub fn ticks_for(duration: Duration) -> u64 {
     duration.as_nanos().div_ceil(tick) as u64 + 1
 }
 
+/// Native stack for threads that run guests: wasm frames live on the calling thread's stack,
+/// so it must hold [`MAX_WASM_STACK`] plus the host's own frames, or a deep guest would hit
+/// the thread's guard page instead of a clean `Runtime.StackOverflow` trap.
+pub const GUEST_THREAD_STACK: usize = MAX_WASM_STACK + (8 << 20);
+
+/// Runs `f` on a fresh thread with a [`GUEST_THREAD_STACK`] stack and waits for it.
+pub fn on_guest_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("guest".into())
+            .stack_size(GUEST_THREAD_STACK)
+            .spawn_scoped(scope, f)
+            .expect("failed to spawn a guest thread")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,22 +438,4 @@ mod tests {
         assert_eq!(ticks_for(Duration::from_millis(11)), 3);
         assert_eq!(ticks_for(Duration::from_secs(3)), 301);
     }
-}
-
-/// Native stack for threads that run guests: wasm frames live on the calling thread's stack,
-/// so it must hold [`MAX_WASM_STACK`] plus the host's own frames, or a deep guest would hit
-/// the thread's guard page instead of a clean `Runtime.StackOverflow` trap.
-pub const GUEST_THREAD_STACK: usize = MAX_WASM_STACK + (8 << 20);
-
-/// Runs `f` on a fresh thread with a [`GUEST_THREAD_STACK`] stack and waits for it.
-pub fn on_guest_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("guest".into())
-            .stack_size(GUEST_THREAD_STACK)
-            .spawn_scoped(scope, f)
-            .expect("failed to spawn a guest thread")
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
 }

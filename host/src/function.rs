@@ -14,12 +14,16 @@ use crate::component::cache::Cache;
 use crate::component::loader::{self, LoadPath};
 use crate::component::{Context, HandlerComponent, Outcome};
 use crate::engine::{self, EngineOptions};
-use crate::error::{InitError, types};
+use crate::error::{InitError, LambdaError, types};
 use crate::lambda::api::NextEvent;
 use crate::lambda::deadline::{epoch_ms, timeout_for};
 use crate::resolve::{self, GUEST_LAYERS_ROOT, GUEST_TASK_ROOT, Resolved};
 use crate::sandbox::env::{self, Mode};
 use crate::sandbox::{DirMapping, SandboxConfig};
+use crate::web::event::{HttpEvent, to_event_response};
+use crate::web::route::DocumentRoot;
+use crate::web::{self, Client};
+use bytes::Bytes;
 
 /// Lambda's default memory size, used when neither `--memory` nor the environment says.
 pub const DEFAULT_MEMORY_MB: u32 = 128;
@@ -104,6 +108,12 @@ pub enum Code {
     File {
         path: PathBuf,
         php_function: Option<String>,
+        php_runtime: Option<PathBuf>,
+    },
+    /// A PHP web app's document root (`host serve DIR`), run by the PHP runtime (default:
+    /// found as [`crate::php`] says).
+    WebRoot {
+        dir: PathBuf,
         php_runtime: Option<PathBuf>,
     },
 }
@@ -235,8 +245,98 @@ impl Function {
     /// configured timeout when it has none). Must run on a thread with a guest-sized stack
     /// ([`crate::engine::on_guest_stack`], or the bootstrap's blocking threads).
     pub fn invoke(&self, event: &NextEvent) -> Outcome {
+        if let Some(root) = self.web_root() {
+            return self.invoke_web(root, event);
+        }
         let timeout = timeout_for(event, self.config.timeout);
         let context = self.context(event);
+        let sandbox = self.sandbox_for(event);
+        self.handler
+            .invoke(&event.body, &context, &sandbox, timeout)
+    }
+
+    /// The document root, when the function is a PHP web app.
+    pub fn web_root(&self) -> Option<&DocumentRoot> {
+        match &self.resolved {
+            Resolved::Php(php) => php.web.as_ref(),
+            Resolved::Component { .. } => None,
+        }
+    }
+
+    /// Answers one HTTP request (`host serve`, or an HTTP event) with the web app, in a
+    /// fresh instance; `event` gives the deadline and the context.
+    pub fn respond(
+        &self,
+        request: &http::Request<Bytes>,
+        client: &Client,
+        event: &NextEvent,
+    ) -> Outcome<http::Response<Bytes>> {
+        let Some(root) = self.web_root() else {
+            return Outcome {
+                result: Err(LambdaError::new(
+                    types::INCOMPATIBLE_HANDLER,
+                    "this function is not a web app (its handler does not end in .php)",
+                )),
+                duration: Duration::ZERO,
+                instantiate: Duration::ZERO,
+                peak_memory: 0,
+            };
+        };
+        let timeout = timeout_for(event, self.config.timeout);
+        let context = self.context(event);
+        let sandbox = self.sandbox_for(event);
+        web::respond(
+            &self.handler,
+            root,
+            request,
+            client,
+            &context,
+            &sandbox,
+            timeout,
+        )
+    }
+
+    /// A web app's invocation: the HTTP event becomes a request, the response the result in
+    /// the shape the event's integration expects.
+    fn invoke_web(&self, root: &DocumentRoot, event: &NextEvent) -> Outcome {
+        let refuse = |message: String| Outcome {
+            result: Err(LambdaError::new(types::INVALID_EVENT, message)),
+            duration: Duration::ZERO,
+            instantiate: Duration::ZERO,
+            peak_memory: 0,
+        };
+        let json: serde_json::Value = match serde_json::from_str(&event.body) {
+            Ok(json) => json,
+            Err(e) => return refuse(format!("the event is not JSON ({e})")),
+        };
+        let http_event = match HttpEvent::parse(&json) {
+            Some(Ok(http_event)) => http_event,
+            Some(Err(message)) => return refuse(message),
+            None => {
+                return refuse(format!(
+                    "`{}` is a web app (a handler ending in .php) and takes HTTP events (API \
+                     Gateway, ALB, Function URL); this event is not one. For other events, name \
+                     a function as the handler instead (`index` calls index() in index.php)",
+                    root.index.trim_start_matches('/')
+                ));
+            }
+        };
+        let client = Client {
+            ip: http_event.source_ip.clone(),
+        };
+        let outcome = self.respond(&http_event.request, &client, event);
+        Outcome {
+            result: outcome
+                .result
+                .map(|response| to_event_response(http_event.kind, &response).to_string()),
+            duration: outcome.duration,
+            instantiate: outcome.instantiate,
+            peak_memory: outcome.peak_memory,
+        }
+    }
+
+    /// The sandbox of one invocation: the template plus its trace id.
+    fn sandbox_for(&self, event: &NextEvent) -> SandboxConfig {
         // _X_AMZN_TRACE_ID is per invocation: it goes into this sandbox's environment only
         // (setting the process's would race between concurrent invocations).
         let mut sandbox = self.sandbox.clone();
@@ -244,8 +344,7 @@ impl Function {
         if let Some(trace) = &event.trace_id {
             sandbox.env.push(("_X_AMZN_TRACE_ID".into(), trace.clone()));
         }
-        self.handler
-            .invoke(&event.body, &context, &sandbox, timeout)
+        sandbox
     }
 
     /// The context the guest gets for `event`: its headers, and this function's configuration.
@@ -290,6 +389,11 @@ fn stopwatch() -> impl FnMut() -> Duration {
 /// What the spec's code resolves to, and the task root on the host.
 fn resolve_code(spec: &FunctionSpec) -> Result<(Resolved, PathBuf), InitError> {
     match &spec.code {
+        Code::WebRoot { dir, php_runtime } => {
+            let php = resolve::web_root(dir, php_runtime.as_deref(), &spec.layers_root)?;
+            let task_root = php.task_root.clone();
+            Ok((Resolved::Php(php), task_root))
+        }
         Code::Handler { name, task_root } => {
             let resolved = resolve::resolve_handler(name, task_root, &spec.layers_root)?;
             Ok((resolved, task_root.clone()))

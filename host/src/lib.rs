@@ -16,6 +16,7 @@ pub mod logging;
 pub mod php;
 pub mod resolve;
 pub mod sandbox;
+pub mod web;
 
 /// When `main` started, for the cold-start breakdown the bootstrap logs.
 static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

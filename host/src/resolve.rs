@@ -4,7 +4,9 @@
 //! 1. a name ending in `.wasm` or `.cwasm` is a component file, relative to the task root;
 //! 2. `NAME` or `NAME.FUNCTION`: a component `NAME.cwasm` or `NAME.wasm`, first in the task
 //!    root, then in the layers' handler folder (`/opt/lamp/handlers`);
-//! 3. else a PHP script `NAME.php` or `src/NAME.php` in the task root, run by the PHP runtime
+//! 3. a name ending in `.php` (Bref's `public/index.php`) is a PHP web app: the script is its
+//!    front controller and its folder the document root; it takes HTTP events;
+//! 4. else a PHP script `NAME.php` or `src/NAME.php` in the task root, run by the PHP runtime
 //!    component from the layers (`/opt/lamp/php.cwasm`, `php.wasm` or the `php.wasm.xz` the
 //!    php layer ships for when its `.cwasm` does not fit the engine); the function called
 //!    is `FUNCTION` if given, else `NAME` (the seed's `_HANDLER=index` calls `index()`).
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{InitError, types};
 use crate::php::{self, PHP_RUNTIME_ENV};
+use crate::web::route::DocumentRoot;
 
 /// Where the function's code appears inside the sandbox, as on Lambda.
 pub const GUEST_TASK_ROOT: &str = "/var/task";
@@ -55,6 +58,8 @@ pub struct PhpHandler {
     pub guest_script: String,
     /// The function to call; `None` for a script that returns its handler (Bref style).
     pub function: Option<String>,
+    /// Set for a web app: its document root, whose front controller is the script.
+    pub web: Option<DocumentRoot>,
 }
 
 impl PhpHandler {
@@ -89,6 +94,25 @@ pub fn resolve_handler(
         }
         tried.push(path);
         return Err(not_found(handler, &tried));
+    }
+    if handler.ends_with(".php") {
+        let path = task_root.join(handler);
+        if !path.is_file() {
+            return Err(InitError {
+                error_type: types::NO_SUCH_HANDLER,
+                message: format!(
+                    "no web app front controller `{}`; a handler ending in .php names the script \
+                     every request that is not a file goes to (e.g. public/index.php)",
+                    path.display()
+                ),
+            });
+        }
+        let mut resolved = php_handler(&path, handler, "", task_root, layers_root)?;
+        if let Resolved::Php(php) = &mut resolved {
+            php.function = None;
+            php.web = Some(DocumentRoot::of_script(&path, &php.guest_script));
+        }
+        return Ok(resolved);
     }
     let (name, function) = match handler.split_once('.') {
         Some((name, function)) => (name, Some(function)),
@@ -137,6 +161,7 @@ fn php_handler(
         task_root: task_root.to_path_buf(),
         guest_script: format!("{GUEST_TASK_ROOT}/{relative}"),
         function: Some(function.to_string()),
+        web: None,
     }))
 }
 
@@ -170,18 +195,74 @@ pub fn php_script(
         .strip_prefix(task_root)
         .expect("the task root is an ancestor of the script");
     let stem = script.file_stem().map(|s| s.to_string_lossy().into_owned());
-    let runtime = php::find_runtime(runtime, layers_root).map_err(|looked| InitError {
-        error_type: types::NO_SUCH_HANDLER,
-        message: format!(
-            "no PHP runtime component found (tried {}); build it with `make php`, or pass --php-runtime",
-            php::list(&looked)
-        ),
-    })?;
+    let runtime = local_runtime(runtime, layers_root)?;
     Ok(PhpHandler {
         runtime,
         task_root: task_root.to_path_buf(),
         guest_script: format!("{GUEST_TASK_ROOT}/{}", relative.display()),
         function: function.map(str::to_string).or(stem),
+        web: None,
+    })
+}
+
+/// A web app served from `dir` (`host serve DIR`): `dir` is the document root and its
+/// `index.php` the front controller; the task root is the folder above a `public/` (the
+/// layout of Bref, Symfony and Laravel, whose code sits beside `public/`), else `dir`.
+pub fn web_root(
+    dir: &Path,
+    runtime: Option<&Path>,
+    layers_root: &Path,
+) -> Result<PhpHandler, InitError> {
+    let dir = dir.canonicalize().map_err(|e| InitError {
+        error_type: types::NO_SUCH_HANDLER,
+        message: format!(
+            "document root `{}` is not a folder ({e}); give the folder with the app's index.php",
+            dir.display()
+        ),
+    })?;
+    if !dir.is_dir() {
+        return Err(InitError {
+            error_type: types::NO_SUCH_HANDLER,
+            message: format!(
+                "`{}` is not a folder; give the folder with the app's index.php (its document root)",
+                dir.display()
+            ),
+        });
+    }
+    let task_root = match dir.file_name() {
+        Some(name) if name == "public" => dir.parent().unwrap_or(&dir).to_path_buf(),
+        _ => dir.clone(),
+    };
+    let relative = dir
+        .strip_prefix(&task_root)
+        .expect("the task root is the folder or its parent");
+    let guest_root = if relative.as_os_str().is_empty() {
+        GUEST_TASK_ROOT.to_string()
+    } else {
+        format!("{GUEST_TASK_ROOT}/{}", relative.display())
+    };
+    let runtime = local_runtime(runtime, layers_root)?;
+    Ok(PhpHandler {
+        runtime,
+        guest_script: format!("{guest_root}/index.php"),
+        function: None,
+        web: Some(DocumentRoot {
+            host: dir.clone(),
+            guest: guest_root,
+            index: "/index.php".into(),
+        }),
+        task_root,
+    })
+}
+
+/// The PHP runtime for a local command: `explicit`, else found as [`crate::php`] says.
+fn local_runtime(explicit: Option<&Path>, layers_root: &Path) -> Result<PathBuf, InitError> {
+    php::find_runtime(explicit, layers_root).map_err(|looked| InitError {
+        error_type: types::NO_SUCH_HANDLER,
+        message: format!(
+            "no PHP runtime component found (tried {}); build it with `make php`, or pass --php-runtime",
+            php::list(&looked)
+        ),
     })
 }
 

@@ -9,3 +9,4 @@ mod lambda;
 mod layers;
 mod php;
 mod util;
+mod web;

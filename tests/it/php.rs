@@ -38,7 +38,7 @@ fn dist(name: &str) -> PathBuf {
 
 /// php.wasm compiled once per test process with `host compile`, so that each `host run` below
 /// maps code instead of compiling PHP again.
-fn php_cwasm() -> &'static Path {
+pub(crate) fn php_cwasm() -> &'static Path {
     static CWASM: OnceLock<PathBuf> = OnceLock::new();
     CWASM.get_or_init(|| {
         let wasm = dist("php.wasm");

@@ -29,7 +29,7 @@
 #include <wasi/libc.h>
 #include <wasi/libc-environ.h>
 
-#include "handler.h"
+#include "lamp_php.h"
 #include "lamp_prelude.h"
 
 /* INI for every request. Errors are logged (to stderr, through the SAPI's log_message) and
@@ -71,6 +71,7 @@ static void lamp_start(void)
 	php_embed_module.ini_entries = lamp_ini;
 	php_embed_module.php_ini_ignore = 1;
 	php_embed_module.phpinfo_as_text = 1;
+	php_embed_module.additional_functions = lamp_web_functions;
 	if (php_embed_module.startup(&php_embed_module) == FAILURE) {
 		lamp_state = FAILED;
 		return;
@@ -153,44 +154,44 @@ static void refresh_wasi_state(void)
 
 /* --- WIT values in and out (the canonical ABI owns these with malloc/free) -------------- */
 
-static void set_string(handler_string_t *out, const char *s, size_t len)
+void lamp_set_string(web_handler_string_t *out, const char *s, size_t len)
 {
 	out->ptr = (uint8_t *)malloc(len ? len : 1);
 	memcpy(out->ptr, s, len);
 	out->len = len;
 }
 
-static void set_error(handler_error_t *err, const char *type, const char *message,
+void lamp_set_error(web_handler_error_t *err, const char *type, const char *message,
                       size_t message_len)
 {
-	set_string(&err->error_type, type, strlen(type));
-	set_string(&err->error_message, message, message_len);
+	lamp_set_string(&err->error_type, type, strlen(type));
+	lamp_set_string(&err->error_message, message, message_len);
 	err->stack_trace.ptr = NULL;
 	err->stack_trace.len = 0;
 }
 
-static void set_trace(handler_error_t *err, HashTable *frames)
+static void set_trace(web_handler_error_t *err, HashTable *frames)
 {
 	uint32_t n = zend_hash_num_elements(frames), i = 0;
 	zval *frame;
 	if (n == 0) {
 		return;
 	}
-	err->stack_trace.ptr = malloc(n * sizeof(handler_string_t));
+	err->stack_trace.ptr = malloc(n * sizeof(web_handler_string_t));
 	ZEND_HASH_FOREACH_VAL(frames, frame) {
 		if (Z_TYPE_P(frame) == IS_STRING && i < n) {
-			set_string(&err->stack_trace.ptr[i++], Z_STRVAL_P(frame), Z_STRLEN_P(frame));
+			lamp_set_string(&err->stack_trace.ptr[i++], Z_STRVAL_P(frame), Z_STRLEN_P(frame));
 		}
 	} ZEND_HASH_FOREACH_END();
 	err->stack_trace.len = i;
 }
 
-static void add_str(zval *arr, const char *key, const handler_string_t *s)
+static void add_str(zval *arr, const char *key, const web_handler_string_t *s)
 {
 	add_assoc_stringl(arr, key, (const char *)s->ptr, s->len);
 }
 
-static void add_opt_str(zval *arr, const char *key, const handler_option_string_t *s)
+static void add_opt_str(zval *arr, const char *key, const web_handler_option_string_t *s)
 {
 	if (s->is_some) {
 		add_str(arr, key, &s->val);
@@ -200,7 +201,7 @@ static void add_opt_str(zval *arr, const char *key, const handler_option_string_
 }
 
 /* The context record as named arguments of Lamp\Context's constructor. */
-static void context_array(zval *arr, const handler_context_t *c)
+static void context_array(zval *arr, const web_handler_context_t *c)
 {
 	array_init(arr);
 	add_str(arr, "awsRequestId", &c->request_id);
@@ -217,26 +218,26 @@ static void context_array(zval *arr, const handler_context_t *c)
 }
 
 /* Reads the prelude's answer: [true, response] or [false, type, message, trace]. */
-static bool take_result(zval *result, handler_string_t *ret, handler_error_t *err)
+static bool take_result(zval *result, web_handler_string_t *ret, web_handler_error_t *err)
 {
 	zval *ok, *a, *b, *c;
 	if (Z_TYPE_P(result) != IS_ARRAY
 	    || !(ok = zend_hash_index_find(Z_ARRVAL_P(result), 0))
 	    || !(a = zend_hash_index_find(Z_ARRVAL_P(result), 1)) || Z_TYPE_P(a) != IS_STRING) {
 		static const char msg[] = "the PHP runtime prelude returned an unexpected value";
-		set_error(err, "Runtime.InternalError", msg, sizeof msg - 1);
+		lamp_set_error(err, "Runtime.InternalError", msg, sizeof msg - 1);
 		return false;
 	}
 	if (Z_TYPE_P(ok) == IS_TRUE) {
-		set_string(ret, Z_STRVAL_P(a), Z_STRLEN_P(a));
+		lamp_set_string(ret, Z_STRVAL_P(a), Z_STRLEN_P(a));
 		return true;
 	}
 	b = zend_hash_index_find(Z_ARRVAL_P(result), 2);
 	c = zend_hash_index_find(Z_ARRVAL_P(result), 3);
 	if (b && Z_TYPE_P(b) == IS_STRING) {
-		set_error(err, Z_STRVAL_P(a), Z_STRVAL_P(b), Z_STRLEN_P(b));
+		lamp_set_error(err, Z_STRVAL_P(a), Z_STRVAL_P(b), Z_STRLEN_P(b));
 	} else {
-		set_error(err, Z_STRVAL_P(a), "", 0);
+		lamp_set_error(err, Z_STRVAL_P(a), "", 0);
 	}
 	if (c && Z_TYPE_P(c) == IS_ARRAY) {
 		set_trace(err, Z_ARRVAL_P(c));
@@ -247,16 +248,16 @@ static bool take_result(zval *result, handler_string_t *ret, handler_error_t *er
 #define LAMP_FATAL_ERRORS (E_ERROR | E_CORE_ERROR | E_COMPILE_ERROR | E_USER_ERROR | E_RECOVERABLE_ERROR | E_PARSE)
 
 /* After a bailout: PHP's last error, or exit() (which unwinds the same way). */
-static void take_bailout(handler_error_t *err)
+static void take_bailout(web_handler_error_t *err)
 {
 	if (PG(last_error_message) && (PG(last_error_type) & LAMP_FATAL_ERRORS)) {
 		zend_string *m = PG(last_error_message);
-		set_error(err, "Runtime.PhpFatalError", ZSTR_VAL(m), ZSTR_LEN(m));
+		lamp_set_error(err, "Runtime.PhpFatalError", ZSTR_VAL(m), ZSTR_LEN(m));
 		if (PG(last_error_file)) {
 			char *frame;
 			int len = spprintf(&frame, 0, "%s:%d", ZSTR_VAL(PG(last_error_file)), PG(last_error_lineno));
-			err->stack_trace.ptr = malloc(sizeof(handler_string_t));
-			set_string(&err->stack_trace.ptr[0], frame, len);
+			err->stack_trace.ptr = malloc(sizeof(web_handler_string_t));
+			lamp_set_string(&err->stack_trace.ptr[0], frame, len);
 			err->stack_trace.len = 1;
 			efree(frame);
 		}
@@ -264,7 +265,7 @@ static void take_bailout(handler_error_t *err)
 		char *msg;
 		int len = spprintf(&msg, 0, "the handler called exit() (status %d) instead of returning",
 		                   EG(exit_status));
-		set_error(err, "Runtime.ExitError", msg, len);
+		lamp_set_error(err, "Runtime.ExitError", msg, len);
 		efree(msg);
 	}
 }
@@ -274,7 +275,7 @@ static void take_bailout(handler_error_t *err)
  * the extensions' RSHUTDOWN, and closing streams (which unlinks tmpfile()s in the shared
  * /tmp). Freeing the request's memory, classes and functions (most of php_request_shutdown)
  * would be work for nothing. */
-static void lamp_request_finish(void)
+void lamp_request_finish(void)
 {
 	EG(flags) |= EG_FLAGS_IN_SHUTDOWN;
 	EG(current_execute_data) = NULL;
@@ -303,7 +304,7 @@ static void lamp_request_finish(void)
  * 0001), which on dlmalloc leaves about as much unusable space as it hands out, hence half
  * of the rest. A script that allocates too much then gets PHP's own "Allowed memory size ...
  * exhausted" fatal error, which names the line. A handler may still ini_set() it. */
-static void lamp_set_memory_limit(uint32_t memory_mb)
+void lamp_set_memory_limit(uint32_t memory_mb)
 {
 	if (memory_mb == 0) {
 		return;
@@ -318,25 +319,32 @@ static void lamp_set_memory_limit(uint32_t memory_mb)
 	zend_string_release(name);
 }
 
-bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
-                            handler_string_t *ret, handler_error_t *err)
+bool lamp_ready(web_handler_error_t *err)
 {
-	bool ok = false;
-
 	refresh_wasi_state();
 	lamp_start();
 	if (lamp_state != STARTED) {
 		static const char msg[] = "PHP failed to start (module start-up); see the log";
-		set_error(err, "Runtime.PhpStartupError", msg, sizeof msg - 1);
-		goto out;
+		lamp_set_error(err, "Runtime.PhpStartupError", msg, sizeof msg - 1);
+		return false;
 	}
-
 	if (request_state == REQUEST_NONE) {
 		lamp_request_start();
 	}
 	if (request_state == REQUEST_STARTUP_FAILED) {
 		static const char msg[] = "PHP failed to start a request; see the log";
-		set_error(err, "Runtime.PhpStartupError", msg, sizeof msg - 1);
+		lamp_set_error(err, "Runtime.PhpStartupError", msg, sizeof msg - 1);
+		return false;
+	}
+	return true;
+}
+
+bool exports_web_handler_handle(web_handler_string_t *event, web_handler_context_t *context,
+                                web_handler_string_t *ret, web_handler_error_t *err)
+{
+	bool ok = false;
+
+	if (!lamp_ready(err)) {
 		goto out;
 	}
 
@@ -347,7 +355,7 @@ bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
 		if (request_state != REQUEST_READY
 		    || zend_eval_stringl(LOADER, sizeof LOADER - 1, NULL, LOADER_NAME) == FAILURE) {
 			static const char msg[] = "the PHP runtime prelude failed to compile";
-			set_error(err, "Runtime.InternalError", msg, sizeof msg - 1);
+			lamp_set_error(err, "Runtime.InternalError", msg, sizeof msg - 1);
 		} else {
 			ZVAL_STRING(&fn, "Lamp\\run");
 			ZVAL_STRINGL(&args[0], (const char *)event->ptr, event->len);
@@ -361,7 +369,7 @@ bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
 				zend_clear_exception();
 			} else {
 				static const char msg[] = "the PHP runtime prelude could not be called";
-				set_error(err, "Runtime.InternalError", msg, sizeof msg - 1);
+				lamp_set_error(err, "Runtime.InternalError", msg, sizeof msg - 1);
 				zend_clear_exception();
 			}
 			zval_ptr_dtor(&result);
@@ -377,7 +385,7 @@ bool exports_handler_handle(handler_string_t *event, handler_context_t *context,
 	lamp_request_finish();
 
 out:
-	handler_string_free(event);
-	handler_context_free(context);
+	web_handler_string_free(event);
+	web_handler_context_free(context);
 	return ok;
 }

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod compile;
 pub mod php;
 pub mod run;
+pub mod serve;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,7 @@ pub struct Cli {
 pub const EXAMPLES: &str = "Examples:
   host run examples/hello-php/src/index.php --event '{\"name\":\"world\"}'
   host run hello.wasm --event-file event.json --memory 256 --timeout 10
+  host serve examples/lamp-app/public --listen 127.0.0.1:8080
   host compile hello.wasm -o hello.cwasm
   host php -r 'echo PHP_VERSION, PHP_EOL;'
   AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 _HANDLER=index host bootstrap";
@@ -41,6 +43,7 @@ pub const EXAMPLES: &str = "Examples:
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Run(run::RunCommand),
+    Serve(serve::ServeCommand),
     Compile(compile::CompileCommand),
     Php(php::PhpCommand),
     Bootstrap(bootstrap::BootstrapCommand),
@@ -50,6 +53,7 @@ impl Command {
     pub fn execute(self) -> Result<ExitCode> {
         match self {
             Command::Run(c) => c.execute(),
+            Command::Serve(c) => c.execute(),
             Command::Compile(c) => c.execute(),
             Command::Php(c) => c.execute(),
             Command::Bootstrap(c) => c.execute(),
@@ -84,6 +88,35 @@ impl EnvFlags {
     /// The variables, checked.
     pub fn pairs(&self) -> Result<Vec<(String, String)>> {
         crate::sandbox::env::parse_pairs(&self.env)
+    }
+}
+
+/// The limits of each invocation, for the commands that run a function.
+#[derive(Debug, Default, Args)]
+pub struct LimitFlags {
+    /// Memory size in MB [default: AWS_LAMBDA_FUNCTION_MEMORY_SIZE, else 128].
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(1..=10_240))]
+    pub memory: Option<u32>,
+    /// Timeout in seconds, fractions allowed [default: 3 for `run`, as Lambda's; 30 for
+    /// `serve`, as API Gateway's].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+}
+
+impl LimitFlags {
+    /// Sets the function's memory and timeout from the flags that were given.
+    pub fn apply(&self, config: &mut crate::function::FunctionConfig) -> Result<()> {
+        match self.timeout {
+            Some(secs) if secs.is_finite() && secs > 0.0 => {
+                config.timeout = std::time::Duration::from_secs_f64(secs)
+            }
+            Some(secs) => anyhow::bail!("--timeout {secs}: give a positive number of seconds"),
+            None => {}
+        }
+        if let Some(mb) = self.memory {
+            config.memory_mb = mb;
+        }
+        Ok(())
     }
 }
 

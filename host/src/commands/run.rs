@@ -4,12 +4,12 @@
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
-use super::EnvFlags;
+use super::{EnvFlags, LimitFlags};
 use crate::engine;
 use crate::function::{Code, Function, FunctionSpec};
 use crate::lambda::api::NextEvent;
@@ -38,12 +38,8 @@ pub struct RunCommand {
     /// (or `{}` when stdin is a terminal or empty).
     #[arg(long, value_name = "PATH")]
     pub event_file: Option<PathBuf>,
-    /// Memory size in MB [default: AWS_LAMBDA_FUNCTION_MEMORY_SIZE, else 128].
-    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u32).range(1..=10_240))]
-    pub memory: Option<u32>,
-    /// Timeout in seconds (fractions allowed) [default: 3].
-    #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub limits: LimitFlags,
     #[command(flatten)]
     pub env: EnvFlags,
     /// A host directory the handler may read and write, as HOST or HOST::GUEST.
@@ -96,16 +92,7 @@ impl RunCommand {
             .iter()
             .map(|d| DirMapping::parse(d))
             .collect::<Result<Vec<_>>>()?;
-        match self.timeout {
-            Some(secs) if secs.is_finite() && secs > 0.0 => {
-                spec.config.timeout = Duration::from_secs_f64(secs)
-            }
-            Some(secs) => bail!("--timeout {secs}: give a positive number of seconds"),
-            None => {}
-        }
-        if let Some(mb) = self.memory {
-            spec.config.memory_mb = mb;
-        }
+        self.limits.apply(&mut spec.config)?;
         if let Code::File {
             php_function,
             php_runtime,

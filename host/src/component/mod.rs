@@ -30,10 +30,23 @@ wasmtime::component::bindgen!({
 
 pub use lamp::handler::types::Error as GuestError;
 
+/// The PHP runtime's world: a handler that also serves web requests (`lamp:handler/web`).
+mod web_world {
+    wasmtime::component::bindgen!({
+        path: "../wit/handler.wit",
+        world: "web-handler",
+        with: { "lamp:handler/types": super::lamp::handler::types },
+    });
+}
+
+pub use web_world::exports::lamp::handler::web::{Request as WebRequest, Response as WebResponse};
+
 /// A loaded, linked handler, ready to be instantiated per invocation.
 pub struct HandlerComponent {
     engine: wasmtime::Engine,
     pre: HandlerPre<State>,
+    /// Set when the component also exports `lamp:handler/web` (the PHP runtime).
+    web: Option<web_world::WebHandlerPre<State>>,
     path: PathBuf,
     /// Time spent linking (WASI into the linker, `instantiate_pre`, export type checks).
     link_time: Duration,
@@ -41,9 +54,9 @@ pub struct HandlerComponent {
 
 /// What one invocation produced.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Outcome<T = String> {
     /// The response body, or the error to report.
-    pub result: Result<String, LambdaError>,
+    pub result: Result<T, LambdaError>,
     /// Wall time of instantiation plus the `handle` call.
     pub duration: Duration,
     /// The part of `duration` spent making the sandbox, store and instance.
@@ -74,6 +87,7 @@ impl HandlerComponent {
                 ),
             )
         })?;
+        let web = web_world::WebHandlerPre::new(instance_pre.clone()).ok();
         let pre = HandlerPre::new(instance_pre).map_err(|e| {
             InitError::new(
                 types::INCOMPATIBLE_HANDLER,
@@ -87,6 +101,7 @@ impl HandlerComponent {
         Ok(Self {
             engine: engine.clone(),
             pre,
+            web,
             path: path.to_path_buf(),
             link_time: started.elapsed(),
         })
@@ -102,6 +117,11 @@ impl HandlerComponent {
         self.link_time
     }
 
+    /// Whether the component serves web requests ([`Self::serve`]).
+    pub fn is_web(&self) -> bool {
+        self.web.is_some()
+    }
+
     /// Runs one invocation in a fresh instance. Must run on a thread with a native stack larger
     /// than [`crate::engine::MAX_WASM_STACK`] (see [`crate::engine::on_guest_stack`]).
     pub fn invoke(
@@ -111,6 +131,52 @@ impl HandlerComponent {
         sandbox: &SandboxConfig,
         timeout: Duration,
     ) -> Outcome {
+        self.in_fresh_instance(context, sandbox, timeout, |store, instantiated| {
+            let handler = self.pre.instantiate(&mut *store)?;
+            *instantiated = Some(Instant::now());
+            handler.call_handle(store, event, context)
+        })
+    }
+
+    /// Serves one web request in a fresh instance (the component must be [`Self::is_web`]).
+    pub fn serve(
+        &self,
+        request: &WebRequest,
+        context: &Context,
+        sandbox: &SandboxConfig,
+        timeout: Duration,
+    ) -> Outcome<WebResponse> {
+        self.in_fresh_instance(context, sandbox, timeout, |store, instantiated| {
+            let Some(web) = &self.web else {
+                return Ok(Err(GuestError {
+                    error_type: types::INCOMPATIBLE_HANDLER.into(),
+                    error_message: format!(
+                        "`{}` does not export `lamp:handler/web`, so it cannot serve web requests",
+                        self.path.display()
+                    ),
+                    stack_trace: Vec::new(),
+                }));
+            };
+            let handler = web.instantiate(&mut *store)?;
+            *instantiated = Some(Instant::now());
+            handler
+                .lamp_handler_web()
+                .call_serve(store, request, context)
+        })
+    }
+
+    /// A new store and instance for one call, with the invocation's limits; whatever goes
+    /// wrong becomes a [`LambdaError`].
+    fn in_fresh_instance<T>(
+        &self,
+        context: &Context,
+        sandbox: &SandboxConfig,
+        timeout: Duration,
+        call: impl FnOnce(
+            &mut Store<State>,
+            &mut Option<Instant>,
+        ) -> wasmtime::Result<Result<T, GuestError>>,
+    ) -> Outcome<T> {
         let started = Instant::now();
         let state = match State::new(sandbox, &context.request_id) {
             Ok(state) => state,
@@ -129,10 +195,10 @@ impl HandlerComponent {
         store.set_epoch_deadline(ticks_for(timeout));
         store.epoch_deadline_trap();
 
-        let instance = self.pre.instantiate(&mut store);
-        let instantiate = started.elapsed();
-        let called = instance.and_then(|handler| handler.call_handle(&mut store, event, context));
+        let mut instantiated = None;
+        let called = call(&mut store, &mut instantiated);
         let duration = started.elapsed();
+        let instantiate = instantiated.map_or(duration, |at| at - started);
         let state = store.data();
         let result = match called {
             Ok(Ok(response)) => Ok(response),

@@ -1,0 +1,123 @@
+//! `host serve`: the local API Gateway, in front of a PHP web app or a handler.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+
+use super::{EnvFlags, LimitFlags};
+use crate::engine;
+use crate::function::{Code, Function, FunctionSpec};
+use crate::web::server::{self, Options};
+
+/// API Gateway's integration timeout (HTTP API: 30 s), the default of each request.
+const API_GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves HTTP on a local address the way API Gateway and Lambda would: each request in a
+/// fresh instance, several at once.
+///
+/// TARGET is a PHP web app's document root (a folder with index.php: files that exist are
+/// served, `.php` files run, everything else goes to index.php, as nginx's `try_files`), or
+/// a handler (a component or a PHP script with a handler function), which gets each request
+/// as an HTTP API (2.0) event. Files under the assets prefix are served from the folder
+/// without running PHP, like the seed's S3/CloudFront split.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  host serve examples/lamp-app/public
+  host serve public --listen 127.0.0.1:9000 --concurrency 8 --timeout 30
+  host serve hello.wasm --listen 127.0.0.1:8080")]
+pub struct ServeCommand {
+    /// A web app's document root (a folder), or a handler file (.wasm, .cwasm, .php).
+    #[arg(default_value = ".")]
+    pub target: PathBuf,
+    /// The address to listen on (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Requests run at once [default: the number of cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// URL prefix of static files served without the function, from the document root (or,
+    /// for a handler, the folder given by --static).
+    #[arg(long, default_value = "/assets", value_name = "PREFIX")]
+    pub assets: String,
+    /// The folder the assets prefix is served from [default: the document root].
+    #[arg(long = "static", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitFlags,
+    #[command(flatten)]
+    pub env: EnvFlags,
+    /// The PHP runtime component [default: $LAMP_PHP_RUNTIME, the layers, the build output].
+    #[arg(long, value_name = "PATH")]
+    pub php_runtime: Option<PathBuf>,
+}
+
+impl ServeCommand {
+    pub fn execute(self) -> Result<ExitCode> {
+        let concurrency = self.concurrency.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            |n| n as usize,
+        );
+        let spec = self.spec(concurrency)?;
+        let static_root = match (&self.static_dir, &spec.code) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, Code::WebRoot { dir, .. }) => Some(dir.clone()),
+            (None, _) => None,
+        };
+        let function = Function::load(spec)?;
+        let options = Options {
+            listen: self.listen,
+            concurrency,
+            assets_prefix: self.assets,
+            static_root,
+            grace: Duration::from_secs(30),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            // Guests run on these threads (block_in_place): their stacks must hold the wasm stack.
+            .thread_stack_size(engine::GUEST_THREAD_STACK)
+            .enable_all()
+            .build()
+            .context("failed to start the async runtime")?;
+        runtime.block_on(server::serve(function, options, shutdown_signal()))?;
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn spec(&self, concurrency: usize) -> Result<FunctionSpec> {
+        if !self.target.exists() {
+            bail!(
+                "`{}` does not exist; give a web app's document root (the folder with index.php) or a handler file",
+                self.target.display()
+            );
+        }
+        let mut spec = FunctionSpec::local(&self.target);
+        spec.code = if self.target.is_dir() {
+            Code::WebRoot {
+                dir: self.target.clone(),
+                php_runtime: self.php_runtime.clone(),
+            }
+        } else {
+            Code::File {
+                path: self.target.clone(),
+                php_function: None,
+                php_runtime: self.php_runtime.clone(),
+            }
+        };
+        spec.config.timeout = API_GATEWAY_TIMEOUT;
+        self.limits.apply(&mut spec.config)?;
+        spec.env = self.env.pairs()?;
+        spec.max_instances = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        Ok(spec)
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
