@@ -101,8 +101,13 @@ impl FunctionConfig {
 /// Which code a function runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Code {
-    /// A `_HANDLER` value, resolved in the task root, then the layers (the bootstrap).
-    Handler { name: String, task_root: PathBuf },
+    /// A `_HANDLER` value, resolved in the task root, then the layers (the bootstrap, or a
+    /// function of a SAM template under `host serve`, which may name the PHP runtime).
+    Handler {
+        name: String,
+        task_root: PathBuf,
+        php_runtime: Option<PathBuf>,
+    },
     /// A file given by path (`host run`): a component, or a PHP script with the function to
     /// call and the runtime to run it (default: found as [`crate::php`] says).
     File {
@@ -168,6 +173,7 @@ impl FunctionSpec {
             code: Code::Handler {
                 name: handler.to_string(),
                 task_root,
+                php_runtime: None,
             },
             config: FunctionConfig::from_env(handler),
             layers_root,
@@ -394,8 +400,17 @@ fn resolve_code(spec: &FunctionSpec) -> Result<(Resolved, PathBuf), InitError> {
             let task_root = php.task_root.clone();
             Ok((Resolved::Php(php), task_root))
         }
-        Code::Handler { name, task_root } => {
-            let resolved = resolve::resolve_handler(name, task_root, &spec.layers_root)?;
+        Code::Handler {
+            name,
+            task_root,
+            php_runtime,
+        } => {
+            let resolved = resolve::resolve_handler(
+                name,
+                task_root,
+                &spec.layers_root,
+                php_runtime.as_deref(),
+            )?;
             Ok((resolved, task_root.clone()))
         }
         Code::File {

@@ -78,6 +78,7 @@ pub fn resolve_handler(
     handler: &str,
     task_root: &Path,
     layers_root: &Path,
+    php_runtime: Option<&Path>,
 ) -> Result<Resolved, InitError> {
     let mut tried = Vec::new();
     let handler = handler.trim();
@@ -107,7 +108,7 @@ pub fn resolve_handler(
                 ),
             });
         }
-        let mut resolved = php_handler(&path, handler, "", task_root, layers_root)?;
+        let mut resolved = php_handler(&path, handler, "", task_root, layers_root, php_runtime)?;
         if let Resolved::Php(php) = &mut resolved {
             php.function = None;
             php.web = Some(DocumentRoot::of_script(&path, &php.guest_script));
@@ -132,7 +133,14 @@ pub fn resolve_handler(
         let path = task_root.join(&relative);
         if path.is_file() {
             let function = function.unwrap_or(name);
-            return php_handler(&path, &relative, function, task_root, layers_root);
+            return php_handler(
+                &path,
+                &relative,
+                function,
+                task_root,
+                layers_root,
+                php_runtime,
+            );
         }
         tried.push(path);
     }
@@ -146,8 +154,9 @@ fn php_handler(
     function: &str,
     task_root: &Path,
     layers_root: &Path,
+    php_runtime: Option<&Path>,
 ) -> Result<Resolved, InitError> {
-    let runtime = php::find_runtime(None, layers_root).map_err(|looked| InitError {
+    let runtime = php::find_runtime(php_runtime, layers_root).map_err(|looked| InitError {
         error_type: types::NO_SUCH_HANDLER,
         message: format!(
             "`{}` is a PHP handler, but no PHP runtime was found (tried {}); add the php layer \
@@ -292,7 +301,7 @@ mod tests {
         std::fs::write(task.path().join("hello.wasm"), b"").unwrap();
         std::fs::create_dir_all(layers.path().join("lamp/handlers")).unwrap();
         std::fs::write(layers.path().join("lamp/handlers/hello.wasm"), b"").unwrap();
-        let resolved = resolve_handler("hello.handle", task.path(), layers.path()).unwrap();
+        let resolved = resolve_handler("hello.handle", task.path(), layers.path(), None).unwrap();
         assert_eq!(
             resolved,
             Resolved::Component {
@@ -305,7 +314,7 @@ mod tests {
     fn missing_handler_lists_every_path_tried() {
         let task = tempfile::tempdir().unwrap();
         let layers = tempfile::tempdir().unwrap();
-        let err = resolve_handler("nope", task.path(), layers.path()).unwrap_err();
+        let err = resolve_handler("nope", task.path(), layers.path(), None).unwrap_err();
         assert_eq!(err.error_type, types::NO_SUCH_HANDLER);
         for tried in [
             "nope.cwasm",
@@ -330,7 +339,8 @@ mod tests {
         std::fs::write(task.path().join("src/index.php"), b"<?php").unwrap();
         std::fs::create_dir_all(layers.path().join("lamp")).unwrap();
         std::fs::write(layers.path().join("lamp/php.wasm"), b"").unwrap();
-        let Resolved::Php(php) = resolve_handler("index", task.path(), layers.path()).unwrap()
+        let Resolved::Php(php) =
+            resolve_handler("index", task.path(), layers.path(), None).unwrap()
         else {
             panic!("expected a PHP handler")
         };

@@ -841,3 +841,76 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// `host serve template.yaml`: the SAM template's functions on their routes, with the
+/// template's settings; a JSON handler (the Rust echo fixture) gets 2.0 events.
+#[test]
+fn serve_a_sam_template_routes_to_each_function() {
+    let app = app();
+    std::fs::copy(
+        crate::util::component(test_artifacts::FIXTURE_ECHO),
+        app.path().join("echo.wasm"),
+    )
+    .unwrap();
+    let template = app.path().join("template.yaml");
+    std::fs::write(
+        &template,
+        r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Runtime: provided.al2023
+    Timeout: 5
+    Environment:
+      Variables: {STAGE: local-test}
+Resources:
+  Web:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: public/index.php
+      Layers: [!Ref PhpLayer]
+      Events:
+        All: {Type: HttpApi}
+  Echo:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: echo
+      Events:
+        Get: {Type: HttpApi, Properties: {Path: "/echo/{proxy+}", Method: GET}}
+"#,
+    )
+    .unwrap();
+    let serve = Serve::start(&template, &[]);
+    let http = client();
+
+    let page = dump(http.get(serve.url("/blog?x=1")).send().unwrap());
+    assert_eq!(page["server"]["SCRIPT_NAME"], "/index.php");
+    let response = http.get(serve.url("/assets/site.css")).send().unwrap();
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/css");
+
+    let response = http
+        .get(serve.url("/echo/a/b?y=1"))
+        .header("x-h", "v")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    let echoed: Value = serde_json::from_str(&response.text().unwrap()).unwrap();
+    let event = &echoed["event"];
+    assert_eq!(event["version"], "2.0");
+    assert_eq!(event["rawPath"], "/echo/a/b");
+    assert_eq!(event["rawQueryString"], "y=1");
+    assert_eq!(event["headers"]["x-h"], "v");
+    assert_eq!(
+        echoed["env"]["STAGE"], "local-test",
+        "the template's environment"
+    );
+    // POST is not a route of Echo: the web app's catch-all answers it.
+    let page = dump(
+        http.post(serve.url("/echo/a"))
+            .form(&[("k", "v")])
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(page["post"]["k"], "v");
+}

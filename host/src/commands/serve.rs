@@ -11,7 +11,8 @@ use clap::Args;
 use super::{EnvFlags, LimitFlags};
 use crate::engine;
 use crate::function::{Code, Function, FunctionSpec};
-use crate::web::server::{self, Options};
+use crate::web::server::{self, Mounted, Options};
+use crate::web::template::{self, RouteKey};
 
 /// API Gateway's integration timeout (HTTP API: 30 s), the default of each request.
 const API_GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -20,17 +21,21 @@ const API_GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
 /// fresh instance, several at once.
 ///
 /// TARGET is a PHP web app's document root (a folder with index.php: files that exist are
-/// served, `.php` files run, everything else goes to index.php, as nginx's `try_files`), or
-/// a handler (a component or a PHP script with a handler function), which gets each request
-/// as an HTTP API (2.0) event. Files under the assets prefix are served from the folder
+/// served, `.php` files run, everything else goes to index.php, as nginx's `try_files`); a SAM
+/// template (each function with `HttpApi`/`Api` events is served on its routes, with the
+/// template's memory, timeout and environment); or a handler (a component or a PHP script with
+/// a handler function). A handler that is not a web app gets each request as an HTTP API
+/// (2.0) event. Files under the assets prefix are served from the folder
 /// without running PHP, like the seed's S3/CloudFront split.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   host serve examples/lamp-app/public
+  host serve examples/lamp-app/template.yaml
   host serve public --listen 127.0.0.1:9000 --concurrency 8 --timeout 30
   host serve hello.wasm --listen 127.0.0.1:8080")]
 pub struct ServeCommand {
-    /// A web app's document root (a folder), or a handler file (.wasm, .cwasm, .php).
+    /// A web app's document root (a folder), a SAM template (.yaml), or a handler file
+    /// (.wasm, .cwasm, .php).
     #[arg(default_value = ".")]
     pub target: PathBuf,
     /// The address to listen on (port 0: any free port, printed at start).
@@ -61,13 +66,28 @@ impl ServeCommand {
             || std::thread::available_parallelism().map_or(2, |n| n.get()),
             |n| n as usize,
         );
-        let spec = self.spec(concurrency)?;
-        let static_root = match (&self.static_dir, &spec.code) {
-            (Some(dir), _) => Some(dir.clone()),
-            (None, Code::WebRoot { dir, .. }) => Some(dir.clone()),
-            (None, _) => None,
-        };
-        let function = Function::load(spec)?;
+        if !self.target.exists() {
+            bail!(
+                "`{}` does not exist; give a web app's document root (the folder with index.php), \
+                 a SAM template, or a handler file",
+                self.target.display()
+            );
+        }
+        let mut mounted = Vec::new();
+        for (name, spec, routes) in self.specs(concurrency)? {
+            let function = Function::load(spec)
+                .map_err(|e| anyhow::anyhow!("{name}: {}", e.to_lambda_error()))?;
+            mounted.push(Mounted {
+                name,
+                function,
+                routes,
+            });
+        }
+        let static_root = self.static_dir.clone().or_else(|| {
+            mounted
+                .iter()
+                .find_map(|m| m.function.web_root().map(|root| root.host.clone()))
+        });
         let options = Options {
             listen: self.listen,
             concurrency,
@@ -81,16 +101,43 @@ impl ServeCommand {
             .enable_all()
             .build()
             .context("failed to start the async runtime")?;
-        runtime.block_on(server::serve(function, options, shutdown_signal()))?;
+        runtime.block_on(server::serve(mounted, options, shutdown_signal()))?;
         Ok(ExitCode::SUCCESS)
     }
 
-    fn spec(&self, concurrency: usize) -> Result<FunctionSpec> {
-        if !self.target.exists() {
-            bail!(
-                "`{}` does not exist; give a web app's document root (the folder with index.php) or a handler file",
-                self.target.display()
-            );
+    /// What to serve: the template's functions with their routes, or the one target on every
+    /// route.
+    fn specs(&self, concurrency: usize) -> Result<Vec<(String, FunctionSpec, Vec<RouteKey>)>> {
+        let is_template = self
+            .target
+            .extension()
+            .is_some_and(|ext| ext == "yaml" || ext == "yml");
+        let instances = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        if is_template {
+            let mut specs = Vec::new();
+            for function in template::read(&self.target)? {
+                let mut spec = FunctionSpec::local(&function.code_dir);
+                spec.code = Code::Handler {
+                    name: function.handler.clone(),
+                    task_root: function.code_dir.clone(),
+                    php_runtime: self.php_runtime.clone(),
+                };
+                spec.config.function_name.clone_from(&function.name);
+                spec.config.handler.clone_from(&function.handler);
+                spec.config.timeout = function
+                    .timeout_seconds
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .map_or(API_GATEWAY_TIMEOUT, Duration::from_secs_f64);
+                if let Some(memory) = function.memory_mb {
+                    spec.config.memory_mb = memory;
+                }
+                self.limits.apply(&mut spec.config)?;
+                spec.env = function.env.clone();
+                spec.env.extend(self.env.pairs()?);
+                spec.max_instances = instances;
+                specs.push((function.name, spec, function.routes));
+            }
+            return Ok(specs);
         }
         let mut spec = FunctionSpec::local(&self.target);
         spec.code = if self.target.is_dir() {
@@ -108,8 +155,12 @@ impl ServeCommand {
         spec.config.timeout = API_GATEWAY_TIMEOUT;
         self.limits.apply(&mut spec.config)?;
         spec.env = self.env.pairs()?;
-        spec.max_instances = u32::try_from(concurrency).unwrap_or(u32::MAX);
-        Ok(spec)
+        spec.max_instances = instances;
+        let name = self
+            .target
+            .file_name()
+            .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned());
+        Ok(vec![(name, spec, vec![RouteKey::catch_all()])])
     }
 }
 

@@ -509,3 +509,156 @@ pub fn to_http_v2_event(request: &Request<Bytes>, source_ip: &str, request_id: &
     }
     event
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(event: Value) -> HttpEvent {
+        HttpEvent::parse(&event)
+            .expect("an HTTP event")
+            .expect("valid")
+    }
+
+    fn v2(raw_path: &str, stage: &str) -> Value {
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": raw_path,
+            "rawQueryString": "a.b=1&c[]=2&c[]=3&d=%20x", "cookies": ["s=1", "t=2"],
+            "headers": {"host": "example.com", "x-dup": "a,b"},
+            "requestContext": {"stage": stage, "timeEpoch": 0,
+                "http": {"method": "GET", "path": raw_path, "sourceIp": "203.0.113.7"}},
+            "isBase64Encoded": false
+        })
+    }
+
+    #[test]
+    fn http_api_keeps_the_raw_query_joins_cookies_and_drops_the_stage() {
+        let event = parse(v2("/prod/blog/7", "prod"));
+        assert_eq!(event.kind, EventKind::HttpV2);
+        assert_eq!(
+            event.request.uri().to_string(),
+            "/blog/7?a.b=1&c[]=2&c[]=3&d=%20x"
+        );
+        assert_eq!(event.request.headers()["cookie"], "s=1; t=2");
+        assert_eq!(event.source_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(parse(v2("/prod", "prod")).request.uri().path(), "/");
+        assert_eq!(
+            parse(v2("/production/x", "prod")).request.uri().path(),
+            "/production/x"
+        );
+        assert_eq!(
+            parse(v2("/prod/x", "$default")).request.uri().path(),
+            "/prod/x"
+        );
+    }
+
+    #[test]
+    fn rest_api_rebuilds_the_query_from_every_value() {
+        let event = parse(json!({
+            "httpMethod": "POST", "path": "/form", "resource": "/{proxy+}",
+            "queryStringParameters": {"k": "2"},
+            "multiValueQueryStringParameters": {"k": ["1", "2"], "a b": ["é"]},
+            "headers": {"x-one": "last"}, "multiValueHeaders": {"x-one": ["first", "last"]},
+            "requestContext": {"stage": "prod", "httpMethod": "POST", "requestTimeEpoch": 0,
+                "identity": {"sourceIp": "198.51.100.1"}},
+            "body": "bmFtZT1BZGE=", "isBase64Encoded": true
+        }));
+        assert_eq!(event.kind, EventKind::RestV1);
+        assert_eq!(event.request.uri().query(), Some("a%20b=%C3%A9&k=1&k=2"));
+        let values: Vec<_> = event.request.headers().get_all("x-one").iter().collect();
+        assert_eq!(values, ["first", "last"]);
+        assert_eq!(event.request.body().as_ref(), b"name=Ada");
+    }
+
+    #[test]
+    fn alb_keeps_its_still_encoded_query_and_answers_in_its_header_mode() {
+        let event = json!({
+            "httpMethod": "GET", "path": "/", "queryStringParameters": {"q": "a%20b"},
+            "headers": {"x-forwarded-for": "192.0.2.9, 10.0.0.1"},
+            "requestContext": {"elb": {"targetGroupArn": "arn"}}, "isBase64Encoded": false
+        });
+        let parsed = parse(event);
+        assert_eq!(parsed.kind, EventKind::Alb { multi_value: false });
+        assert_eq!(parsed.request.uri().query(), Some("q=a%20b"));
+        assert_eq!(parsed.source_ip.as_deref(), Some("192.0.2.9"));
+
+        let response = Response::builder()
+            .status(404)
+            .header("set-cookie", "a=1")
+            .header("set-cookie", "b=2")
+            .header("content-type", "image/png")
+            .body(Bytes::from_static(&[0x89, b'P', b'N', b'G']))
+            .unwrap();
+        let single = to_event_response(EventKind::Alb { multi_value: false }, &response);
+        assert_eq!(single["statusDescription"], "404 Not Found");
+        assert_eq!(single["isBase64Encoded"], true);
+        assert_eq!(single["body"], "iVBORw==");
+        let multi = to_event_response(EventKind::Alb { multi_value: true }, &response);
+        assert_eq!(
+            multi["multiValueHeaders"]["set-cookie"],
+            json!(["a=1", "b=2"])
+        );
+        let v2 = to_event_response(EventKind::HttpV2, &response);
+        assert_eq!(v2["cookies"], json!(["a=1", "b=2"]));
+        assert!(v2["headers"].get("set-cookie").is_none());
+    }
+
+    #[test]
+    fn other_events_are_not_http_events() {
+        for event in [
+            json!({"name": "world"}),
+            json!({"Records": [{"eventSource": "aws:sqs"}]}),
+            json!({"requestContext": {"stage": "x"}}),
+        ] {
+            assert!(HttpEvent::parse(&event).is_none(), "{event}");
+        }
+    }
+
+    #[test]
+    fn text_or_binary_is_decided_by_the_content_type() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.append(
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            map
+        };
+        assert!(is_text(&headers(&[(
+            "content-type",
+            "text/html; charset=UTF-8"
+        )])));
+        assert!(is_text(&headers(&[(
+            "content-type",
+            "application/vnd.api+json"
+        )])));
+        assert!(!is_text(&headers(&[("content-type", "image/webp")])));
+        assert!(!is_text(&headers(&[
+            ("content-type", "text/html"),
+            ("content-encoding", "gzip")
+        ])));
+    }
+
+    #[test]
+    fn proxy_results_are_read_as_api_gateway_reads_them() {
+        let response = read_proxy_result("\"Hello, world\"").unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body().as_ref(), b"Hello, world");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let response = read_proxy_result(r#"{"a":1}"#).unwrap();
+        assert_eq!(response.body().as_ref(), br#"{"a":1}"#);
+        let response = read_proxy_result(
+            r#"{"statusCode":201,"headers":{"x":"1"},"multiValueHeaders":{"y":["2","3"]},
+               "cookies":["c=1"],"body":"aGk=","isBase64Encoded":true}"#,
+        )
+        .unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["x"], "1");
+        assert_eq!(response.headers().get_all("y").iter().count(), 2);
+        assert_eq!(response.headers()["set-cookie"], "c=1");
+        assert_eq!(response.body().as_ref(), b"hi");
+        assert!(read_proxy_result(r#"{"statusCode":"nope"}"#).is_err());
+    }
+}

@@ -9,6 +9,7 @@
 pub mod event;
 pub mod route;
 pub mod server;
+pub mod template;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,4 +1,5 @@
-//! `host serve`'s server: the local API Gateway in front of one function.
+//! `host serve`'s server: the local API Gateway in front of one function, or of the functions
+//! of a SAM template, each reached by its routes ([`super::template`]).
 //!
 //! Every request is answered the way it would be on Lambda behind API Gateway: a web app's
 //! request goes through [`Function::respond`] (the same routing and PHP request the bootstrap
@@ -39,6 +40,7 @@ use tower_http::services::ServeDir;
 
 use super::event::{read_proxy_result, to_http_v2_event};
 use super::route::Route;
+use super::template::{self, RouteKey};
 use super::{Client, MAX_BODY};
 use crate::error::{LambdaError, types};
 use crate::function::Function;
@@ -60,18 +62,31 @@ pub struct Options {
     pub grace: Duration,
 }
 
+/// A function behind the server, and the routes that reach it.
+pub struct Mounted {
+    /// Its name in logs (the template's logical id, or the target's file name).
+    pub name: String,
+    pub function: Function,
+    pub routes: Vec<RouteKey>,
+}
+
+struct Served {
+    mounted: Mounted,
+    /// A web app's document root, for its static files.
+    web_files: Option<ServeDir>,
+}
+
 struct Server {
-    function: Function,
+    functions: Vec<Served>,
     options: Options,
     slots: Semaphore,
     static_files: Option<ServeDir>,
-    web_files: Option<ServeDir>,
 }
 
 /// Serves until `shutdown` completes, then lets requests in flight finish (up to the grace
 /// period). Runs on a runtime whose blocking threads have a guest-sized stack.
 pub async fn serve(
-    function: Function,
+    functions: Vec<Mounted>,
     options: Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
@@ -83,12 +98,20 @@ pub async fn serve(
     })?;
     let local = listener.local_addr()?;
     let static_files = options.static_root.as_ref().map(ServeDir::new);
-    let web_files = function.web_root().map(|root| ServeDir::new(&root.host));
+    let functions = functions
+        .into_iter()
+        .map(|mounted| Served {
+            web_files: mounted
+                .function
+                .web_root()
+                .map(|root| ServeDir::new(&root.host)),
+            mounted,
+        })
+        .collect();
     let server = Arc::new(Server {
         slots: Semaphore::new(options.concurrency.max(1)),
         static_files,
-        web_files,
-        function,
+        functions,
         options,
     });
     tracing::info!(
@@ -182,7 +205,17 @@ impl Server {
         {
             return serve_file(files, request).await;
         }
-        if let (Some(root), Some(files)) = (self.function.web_root(), &self.web_files)
+        let routes = self
+            .functions
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| f.mounted.routes.iter().map(move |r| (i, r)));
+        let Some(index) = template::pick(routes, request.method().as_str(), path) else {
+            return message(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let served = &self.functions[index];
+        let function = &served.mounted.function;
+        if let (Some(root), Some(files)) = (function.web_root(), &served.web_files)
             && let Route::Static(_) = root.route(path)
         {
             return serve_file(files, request).await;
@@ -218,20 +251,18 @@ impl Server {
             .expect("the semaphore is never closed");
         let event = NextEvent {
             request_id: request_id.to_string(),
-            ..NextEvent::local(String::new(), self.function.config.timeout)
+            ..NextEvent::local(String::new(), function.config.timeout)
         };
-        let result = if self.function.web_root().is_some() {
+        let result = if function.web_root().is_some() {
             let client = Client {
                 ip: Some(peer.ip().to_string()),
             };
-            let function = &self.function;
             in_guest(|| function.respond(&request, &client, &event).result).await
         } else {
             let event = NextEvent {
                 body: to_http_v2_event(&request, &peer.ip().to_string(), request_id).to_string(),
                 ..event
             };
-            let function = &self.function;
             in_guest(|| function.invoke(&event).result)
                 .await
                 .and_then(|result| {
@@ -254,11 +285,11 @@ impl Server {
                     .boxed_unsync()
             }),
             Err(error) if error.error_type == types::TIMEOUT => {
-                tracing::error!(request_id = %request_id, "{}: {}", error.error_type, error.error_message);
+                tracing::error!(request_id = %request_id, "{}: {}: {}", served.mounted.name, error.error_type, error.error_message);
                 message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
             }
             Err(error) => {
-                tracing::error!(request_id = %request_id, "{}: {}", error.error_type, error.error_message);
+                tracing::error!(request_id = %request_id, "{}: {}: {}", served.mounted.name, error.error_type, error.error_message);
                 message(StatusCode::BAD_GATEWAY, "Internal Server Error")
             }
         }
