@@ -36,6 +36,7 @@ if ($do === 'exit') { echo 'before exit'; exit(3); echo 'after exit'; }
 if ($do === 'fatal') { echo 'partial'; undefined_function_here(); }
 if ($do === 'throw') { throw new RuntimeException('secret detail'); }
 if ($do === 'loop') { while (true) {} }
+if ($do === 'slow') { usleep(1500000); echo 'finished'; return; }
 if ($do === 'session') {
     session_start();
     $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
@@ -157,6 +158,18 @@ impl Serve {
 
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (a little) for a log line holding `needle`: the log is read by another thread.
+    fn log_has(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     fn rss_kb(&self) -> u64 {
@@ -338,7 +351,7 @@ fn serve_answers_with_what_the_page_set() {
         );
     }
     assert!(
-        serve.log().contains("secret detail"),
+        serve.log_has("secret detail"),
         "the error goes to the log:\n{}",
         serve.log()
     );
@@ -429,13 +442,7 @@ fn serve_routes_like_try_files_and_serves_static_files() {
     );
     let response = http.get(serve.url("/assets/missing.css")).send().unwrap();
     assert_eq!(response.status(), 404);
-    let access = serve.log();
-    assert!(
-        access
-            .lines()
-            .any(|l| l.contains("GET /assets/site.css 200")),
-        "{access}"
-    );
+    assert!(serve.log_has("GET /assets/site.css 200"), "{}", serve.log());
 }
 
 #[test]
@@ -456,7 +463,7 @@ fn serve_survives_bad_requests_and_answers_each_with_its_status() {
     }
     let response = http.get(serve.url("/?do=big")).send().unwrap();
     assert_eq!(response.status(), 502, "a response over 6 MB");
-    assert!(serve.log().contains("6 MB"), "{}", serve.log());
+    assert!(serve.log_has("6 MB"), "{}", serve.log());
 
     let addr = serve.base.trim_start_matches("http://").to_string();
     let raw = |request: &[u8]| {
@@ -543,6 +550,27 @@ fn ten_thousand_requests_with_faults_from_16_connections_are_all_answered() {
             "RSS grew from {first} KB to {last} KB"
         );
     }
+}
+
+/// SIGTERM (or Ctrl-C) stops accepting and lets the requests in flight finish.
+#[test]
+fn shutdown_finishes_requests_in_flight() {
+    let app = app();
+    let mut serve = Serve::start(&app.path().join("public"), &[]);
+    let url = serve.url("/?do=slow");
+    let slow = std::thread::spawn(move || {
+        let response = client().get(url).send().unwrap();
+        (response.status(), response.text().unwrap())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .arg(serve.child.id().to_string())
+        .status();
+    let (status, body) = slow.join().unwrap();
+    assert_eq!((status.as_u16(), body.as_str()), (200, "finished"));
+    let exit = serve.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}\n{}", serve.log());
+    assert!(TcpStream::connect(serve.base.trim_start_matches("http://")).is_err());
 }
 
 /// The same requests through native `php -S` and `host serve`, on the same dump script:
