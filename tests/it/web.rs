@@ -942,3 +942,60 @@ Resources:
     );
     assert_eq!(page["post"]["k"], "v");
 }
+
+/// What a web page costs per request against the seed's JSON handler, in-process (sandbox,
+/// instance, the call), same machine, same run: the median of each over 300, interleaved.
+/// `cargo test --release -p host --test it web::page_time -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement: run it explicitly"]
+fn page_time() {
+    use host::engine;
+    use host::function::{Code, Function, FunctionSpec};
+    use host::lambda::api::NextEvent;
+
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("index.php"),
+        "<?php\necho 'Hello, ', $_GET['name'] ?? 'world';\n",
+    )
+    .unwrap();
+    let mut spec = FunctionSpec::local(app.path());
+    spec.code = Code::WebRoot {
+        dir: app.path().to_path_buf(),
+        php_runtime: Some(php_cwasm().to_path_buf()),
+    };
+    let web = Function::load(spec).unwrap();
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello-php/src/index.php");
+    let mut spec = FunctionSpec::local(&seed);
+    spec.code = Code::File {
+        path: seed,
+        php_function: None,
+        php_runtime: Some(php_cwasm().to_path_buf()),
+    };
+    let json = Function::load(spec).unwrap();
+    let request = http::Request::get("/?name=world")
+        .header("host", "localhost")
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let (mut pages, mut handlers) = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        let event = NextEvent::local(String::new(), Duration::from_secs(10));
+        let outcome =
+            engine::on_guest_stack(|| web.respond(&request, &host::web::Client::default(), &event));
+        assert_eq!(outcome.result.unwrap().body().as_ref(), b"Hello, world");
+        pages.push(outcome.duration);
+        let event = NextEvent::local(r#"{"name":"world"}"#, Duration::from_secs(10));
+        let outcome = engine::on_guest_stack(|| json.invoke(&event));
+        assert_eq!(outcome.result.unwrap(), "Hello, world");
+        handlers.push(outcome.duration);
+    }
+    pages.sort();
+    handlers.sort();
+    let (page, handler) = (pages[150], handlers[150]);
+    println!(
+        "web page: median {page:?} (p90 {:?}); JSON handler: median {handler:?} (p90 {:?}); difference {:.3} ms",
+        pages[270],
+        handlers[270],
+        (page.as_secs_f64() - handler.as_secs_f64()) * 1e3
+    );
+}
