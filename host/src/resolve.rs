@@ -97,23 +97,7 @@ pub fn resolve_handler(
         return Err(not_found(handler, &tried));
     }
     if handler.ends_with(".php") {
-        let path = task_root.join(handler);
-        if !path.is_file() {
-            return Err(InitError {
-                error_type: types::NO_SUCH_HANDLER,
-                message: format!(
-                    "no web app front controller `{}`; a handler ending in .php names the script \
-                     every request that is not a file goes to (e.g. public/index.php)",
-                    path.display()
-                ),
-            });
-        }
-        let mut resolved = php_handler(&path, handler, "", task_root, layers_root, php_runtime)?;
-        if let Resolved::Php(php) = &mut resolved {
-            php.function = None;
-            php.web = Some(DocumentRoot::of_script(&path, &php.guest_script));
-        }
-        return Ok(resolved);
+        return web_app(handler, task_root, layers_root, php_runtime);
     }
     let (name, function) = match handler.split_once('.') {
         Some((name, function)) => (name, Some(function)),
@@ -145,6 +129,32 @@ pub fn resolve_handler(
         tried.push(path);
     }
     Err(not_found(handler, &tried))
+}
+
+/// A handler ending in `.php`: the front controller of a web app in the task root.
+fn web_app(
+    handler: &str,
+    task_root: &Path,
+    layers_root: &Path,
+    php_runtime: Option<&Path>,
+) -> Result<Resolved, InitError> {
+    let path = task_root.join(handler);
+    if !path.is_file() {
+        return Err(InitError {
+            error_type: types::NO_SUCH_HANDLER,
+            message: format!(
+                "no web app front controller `{}`; a handler ending in .php names the script \
+                 every request that is not a file goes to (e.g. public/index.php)",
+                path.display()
+            ),
+        });
+    }
+    let mut resolved = php_handler(&path, handler, "", task_root, layers_root, php_runtime)?;
+    if let Resolved::Php(php) = &mut resolved {
+        php.function = None;
+        php.web = Some(DocumentRoot::of_script(&path, &php.guest_script));
+    }
+    Ok(resolved)
 }
 
 /// The PHP script `relative` (at `path`) in the task root, run by the layers' PHP runtime.

@@ -133,21 +133,7 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let server = server.clone();
-                let service = service_fn(move |request| {
-                    let server = server.clone();
-                    async move { Ok::<_, Infallible>(server.handle(request, peer).await) }
-                });
-                let connection = http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("connection from {peer}: {e}");
-                    }
-                });
+                connect(&server, &graceful, stream, peer);
             }
             () = &mut shutdown => break,
         }
@@ -162,6 +148,30 @@ pub async fn serve(
         tracing::warn!("requests still running after {grace:?}; stopping anyway");
     }
     Ok(())
+}
+
+/// Serves one connection (HTTP/1.1, keep-alive) on its own task, watched for shutdown.
+fn connect(
+    server: &Arc<Server>,
+    graceful: &GracefulShutdown,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let server = server.clone();
+    let service = service_fn(move |request| {
+        let server = server.clone();
+        async move { Ok::<_, Infallible>(server.handle(request, peer).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), service);
+    let connection = graceful.watch(connection);
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("connection from {peer}: {e}");
+        }
+    });
 }
 
 impl Server {
@@ -192,6 +202,7 @@ impl Server {
         response
     }
 
+    /// Static files first (no function runs), then the function the route picks.
     async fn answer(
         &self,
         request: Request<Incoming>,
@@ -214,82 +225,110 @@ impl Server {
             return message(StatusCode::NOT_FOUND, "Not Found");
         };
         let served = &self.functions[index];
-        let function = &served.mounted.function;
-        if let (Some(root), Some(files)) = (function.web_root(), &served.web_files)
+        if let (Some(root), Some(files)) = (served.mounted.function.web_root(), &served.web_files)
             && let Route::Static(_) = root.route(path)
         {
             return serve_file(files, request).await;
         }
-        if request
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|length| length > MAX_BODY as u64)
-        {
-            return too_large();
-        }
-        let (parts, body) = request.into_parts();
-        let body = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                return too_large();
-            }
-            Err(e) => {
-                tracing::debug!("failed to read the request body: {e}");
-                return message(StatusCode::BAD_REQUEST, "Bad Request");
-            }
+        let request = match read_body(request).await {
+            Ok(request) => request,
+            Err(response) => return response,
         };
-        let request = Request::from_parts(parts, body);
         let _slot = self
             .slots
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let event = NextEvent {
-            request_id: request_id.to_string(),
-            ..NextEvent::local(String::new(), function.config.timeout)
+        let result = invoke(&served.mounted.function, &request, peer, request_id).await;
+        to_response(&served.mounted.name, result, request_id)
+    }
+}
+
+/// The request with its body read, or the error response: 413 past 6 MB (by its
+/// `Content-Length`, before reading, or while reading), 400 when the body breaks off.
+async fn read_body(request: Request<Incoming>) -> Result<Request<Bytes>, Response<Body>> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(Request::from_parts(parts, collected.to_bytes())),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => {
+            tracing::debug!("failed to read the request body: {e}");
+            Err(message(StatusCode::BAD_REQUEST, "Bad Request"))
+        }
+    }
+}
+
+/// Runs the request through the function: a web app directly, a JSON handler as a 2.0 event
+/// whose result is read as API Gateway reads it.
+async fn invoke(
+    function: &Function,
+    request: &Request<Bytes>,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Result<Response<Bytes>, LambdaError> {
+    let event = NextEvent {
+        request_id: request_id.to_string(),
+        ..NextEvent::local(String::new(), function.config.timeout)
+    };
+    if function.web_root().is_some() {
+        let client = Client {
+            ip: Some(peer.ip().to_string()),
         };
-        let result = if function.web_root().is_some() {
-            let client = Client {
-                ip: Some(peer.ip().to_string()),
-            };
-            in_guest(|| function.respond(&request, &client, &event).result).await
-        } else {
-            let event = NextEvent {
-                body: to_http_v2_event(&request, &peer.ip().to_string(), request_id).to_string(),
-                ..event
-            };
-            in_guest(|| function.invoke(&event).result)
-                .await
-                .and_then(|result| {
-                    read_proxy_result(&result).map_err(|e| LambdaError::new(types::INTERNAL, e))
-                })
-        };
-        match result {
-            Ok(response) if response.body().len() > MAX_BODY => {
-                tracing::error!(
-                    request_id = %request_id,
-                    "the response body is {} bytes, over API Gateway's 6 MB limit ({MAX_BODY} bytes): \
-                     page the result, or serve large files from S3 (the static folder here)",
-                    response.body().len()
-                );
-                message(StatusCode::BAD_GATEWAY, "Internal Server Error")
-            }
-            Ok(response) => response.map(|body| {
-                Full::new(body)
-                    .map_err(|never| match never {})
-                    .boxed_unsync()
-            }),
-            Err(error) if error.error_type == types::TIMEOUT => {
-                tracing::error!(request_id = %request_id, "{}: {}: {}", served.mounted.name, error.error_type, error.error_message);
+        return in_guest(|| function.respond(request, &client, &event).result).await;
+    }
+    let event = NextEvent {
+        body: to_http_v2_event(request, &peer.ip().to_string(), request_id).to_string(),
+        ..event
+    };
+    let result = in_guest(|| function.invoke(&event).result).await?;
+    read_proxy_result(&result).map_err(|e| LambdaError::new(types::INTERNAL, e))
+}
+
+/// The client's response: the function's, or API Gateway's error for what went wrong (the
+/// cause in the log only).
+fn to_response(
+    name: &str,
+    result: Result<Response<Bytes>, LambdaError>,
+    request_id: &str,
+) -> Response<Body> {
+    match result {
+        Ok(response) if response.body().len() > MAX_BODY => {
+            tracing::error!(
+                request_id = %request_id,
+                "{name}: the response body is {} bytes, over API Gateway's 6 MB limit ({MAX_BODY} \
+                 bytes): page the result, or serve large files from S3 (the static folder here)",
+                response.body().len()
+            );
+            message(StatusCode::BAD_GATEWAY, "Internal Server Error")
+        }
+        Ok(response) => response.map(|body| {
+            Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync()
+        }),
+        Err(error) => {
+            tracing::error!(
+                request_id = %request_id,
+                "{name}: {}: {}",
+                error.error_type,
+                error.error_message
+            );
+            if error.error_type == types::TIMEOUT {
                 message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
-            }
-            Err(error) => {
-                tracing::error!(request_id = %request_id, "{}: {}: {}", served.mounted.name, error.error_type, error.error_message);
+            } else {
                 message(StatusCode::BAD_GATEWAY, "Internal Server Error")
             }
         }

@@ -140,43 +140,8 @@ pub fn read(template: &Path) -> Result<Vec<TemplateFunction>> {
             bail!("function {name} in `{}` has no Handler", template.display());
         };
         let code_dir = base.join(property("CodeUri").as_str().unwrap_or("."));
-        let mut env = Vec::new();
-        for variables in [
-            &globals["Environment"]["Variables"],
-            &props["Environment"]["Variables"],
-        ] {
-            for (key, value) in variables.as_mapping().into_iter().flatten() {
-                let key = key.as_str().unwrap_or_default().to_string();
-                let value = match value {
-                    Value::String(s) => s.clone(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    _ => {
-                        tracing::warn!(
-                            "{name}: environment variable {key} is not a plain value (an intrinsic \
-                             function?) and is left out locally; pass it with --env {key}=..."
-                        );
-                        continue;
-                    }
-                };
-                env.retain(|(k, _): &(String, String)| *k != key);
-                env.push((key, value));
-            }
-        }
-        let mut routes = Vec::new();
-        for (_, event) in props["Events"].as_mapping().into_iter().flatten() {
-            let kind = event["Type"].as_str().unwrap_or_default();
-            if kind != "HttpApi" && kind != "Api" {
-                continue;
-            }
-            let path = event["Properties"]["Path"].as_str();
-            let method = event["Properties"]["Method"].as_str();
-            routes.push(match path {
-                Some(path) => RouteKey::parse(method, path),
-                None if kind == "HttpApi" => RouteKey::catch_all(),
-                None => bail!("function {name}: an Api event needs a Path"),
-            });
-        }
+        let env = read_env(&name, &globals["Environment"], &props["Environment"]);
+        let routes = read_routes(&name, &props["Events"])?;
         if routes.is_empty() {
             continue;
         }
@@ -199,6 +164,51 @@ pub fn read(template: &Path) -> Result<Vec<TemplateFunction>> {
         );
     }
     Ok(functions)
+}
+
+/// `Environment.Variables` of the globals, then of the function; what cannot be resolved
+/// locally (an intrinsic function) is left out with a warning.
+fn read_env(name: &str, globals: &Value, own: &Value) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for variables in [&globals["Variables"], &own["Variables"]] {
+        for (key, value) in variables.as_mapping().into_iter().flatten() {
+            let key = key.as_str().unwrap_or_default().to_string();
+            let value = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => {
+                    tracing::warn!(
+                        "{name}: environment variable {key} is not a plain value (an intrinsic \
+                         function?) and is left out locally; pass it with --env {key}=..."
+                    );
+                    continue;
+                }
+            };
+            env.retain(|(k, _)| *k != key);
+            env.push((key, value));
+        }
+    }
+    env
+}
+
+/// The routes of the function's `HttpApi` and `Api` events.
+fn read_routes(name: &str, events: &Value) -> Result<Vec<RouteKey>> {
+    let mut routes = Vec::new();
+    for (_, event) in events.as_mapping().into_iter().flatten() {
+        let kind = event["Type"].as_str().unwrap_or_default();
+        if kind != "HttpApi" && kind != "Api" {
+            continue;
+        }
+        let path = event["Properties"]["Path"].as_str();
+        let method = event["Properties"]["Method"].as_str();
+        routes.push(match path {
+            Some(path) => RouteKey::parse(method, path),
+            None if kind == "HttpApi" => RouteKey::catch_all(),
+            None => bail!("function {name}: an Api event needs a Path"),
+        });
+    }
+    Ok(routes)
 }
 
 /// The index of the function whose route matches best, as API Gateway picks it.
