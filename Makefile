@@ -5,7 +5,7 @@ CARGO ?= cargo
 HOST_DEBUG := target/debug/host
 PHP_RUNTIME := guests/php/dist/php.wasm
 
-.PHONY: setup demo demo-rust php host check test layers bench clean-php
+.PHONY: setup demo demo-rust php host check test layers bench clean-php serve
 
 setup:
 	@bash scripts/setup.sh
@@ -47,7 +47,7 @@ test: setup php layers
 LAYER_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/lamp --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
 LAYER_TARGETS := --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
 layers: setup php
-	RUSTFLAGS="$(LAYER_RUSTFLAGS)" $(CARGO) build --profile layer $(LAYER_TARGETS) -p host
+	RUSTFLAGS="$(LAYER_RUSTFLAGS)" $(CARGO) build --profile layer $(LAYER_TARGETS) -p host --no-default-features
 	$(CARGO) build -p test-artifacts
 	$(CARGO) run --release -p lamp-layer -- --out dist
 
@@ -58,3 +58,8 @@ clean-php:
 bench: setup php
 	$(CARGO) build --release -p host -p lamp-bench -p test-artifacts
 	target/release/lamp-bench --host target/release/host $(BENCH_FLAGS)
+
+# The example web app (examples/lamp-app) on http://127.0.0.1:8080, as nginx + PHP-FPM would
+# serve it: each request in a fresh instance, /assets/ as static files.
+serve: host php
+	$(HOST_DEBUG) serve examples/lamp-app/template.yaml --listen 127.0.0.1:8080

@@ -8,6 +8,7 @@ APT_PACKAGES=(
   clang-22 lld-22 libclang-rt-22-dev-wasm32 wasi-libc   # PHP -> wasm32-wasi
   llvm-22                                                # llvm-ar/llvm-nm for wasm objects (PHP build)
   php8.2-cli php8.2-curl                                 # peer for benchmarks, run-tests.php driver
+  nginx-light php8.2-fpm wrk                             # web benchmark: nginx + PHP-FPM peer, load generator
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
   qemu-user-static                                       # runs it (and compiles its php.cwasm)

@@ -157,7 +157,7 @@ impl Inputs {
     pub fn check(&self) -> Result<()> {
         let build_bootstrap = |arch: Arch| {
             format!(
-                "build it with `cargo build --profile layer --target {} -p host`",
+                "build it with `cargo build --profile layer --target {} -p host --no-default-features` (or `make layers`)",
                 arch.bootstrap_target()
             )
         };

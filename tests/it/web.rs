@@ -999,3 +999,70 @@ fn page_time() {
         (page.as_secs_f64() - handler.as_secs_f64()) * 1e3
     );
 }
+
+/// The seed's architecture, examples/lamp-app, as `make serve` runs it (its SAM template):
+/// pages, a form with a session-stored CSRF token, a cookie, redirect-after-POST, an upload,
+/// static assets.
+#[test]
+fn the_example_app_works_through_its_template() {
+    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app/template.yaml");
+    let serve = Serve::start(&template, &[]);
+    let http = client();
+    let get = |path: &str| http.get(serve.url(path)).send().unwrap();
+
+    let home = get("/");
+    assert_eq!(home.status(), 200);
+    assert!(home.text().unwrap().contains("/assets/site.css"));
+    let css = get("/assets/site.css");
+    assert_eq!(css.headers()[header::CONTENT_TYPE], "text/css");
+    assert_eq!(get("/nowhere").status(), 404);
+    assert!(get("/hello").text().unwrap().contains("<p>Hello, world</p>"));
+
+    let form = get("/guestbook").text().unwrap();
+    let token = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in the form:\n{form}"))
+        .to_string();
+    let forged = http
+        .post(serve.url("/guestbook"))
+        .form(&[("csrf", "forged"), ("name", "Mallory"), ("message", "hi")])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let posted = http
+        .post(serve.url("/guestbook"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", "Ada"),
+            ("message", "Hello <b>wasm</b>"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(posted.status(), 303, "redirect after POST");
+    assert_eq!(posted.headers()[header::LOCATION], "/");
+    let home = get("/").text().unwrap();
+    assert!(
+        home.contains("Welcome back, Ada"),
+        "the author cookie:\n{home}"
+    );
+    assert!(
+        home.contains("Hello &lt;b&gt;wasm&lt;/b&gt;"),
+        "the entry, escaped:\n{home}"
+    );
+
+    let bytes = blob();
+    let upload = multipart::Form::new().part(
+        "file",
+        multipart::Part::bytes(bytes.clone()).file_name("data.bin"),
+    );
+    let page = http
+        .post(serve.url("/upload"))
+        .multipart(upload)
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().unwrap();
+    assert!(page.contains(&hex(&Sha256::digest(&bytes))), "{page}");
+}

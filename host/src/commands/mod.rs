@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod compile;
 pub mod php;
 pub mod run;
+#[cfg(feature = "serve")]
 pub mod serve;
 
 use std::process::ExitCode;
@@ -43,6 +44,7 @@ pub const EXAMPLES: &str = "Examples:
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Run(run::RunCommand),
+    #[cfg(feature = "serve")]
     Serve(serve::ServeCommand),
     Compile(compile::CompileCommand),
     Php(php::PhpCommand),
@@ -53,6 +55,7 @@ impl Command {
     pub fn execute(self) -> Result<ExitCode> {
         match self {
             Command::Run(c) => c.execute(),
+            #[cfg(feature = "serve")]
             Command::Serve(c) => c.execute(),
             Command::Compile(c) => c.execute(),
             Command::Php(c) => c.execute(),

@@ -8,7 +8,9 @@
 
 pub mod event;
 pub mod route;
+#[cfg(feature = "serve")]
 pub mod server;
+#[cfg(feature = "serve")]
 pub mod template;
 
 use std::path::Path;

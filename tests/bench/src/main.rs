@@ -5,7 +5,8 @@
 //! (`/next` served → `/response` received), throughput at concurrency 1 and 2, peak RSS of the
 //! runtime process, and `Zend/bench.php` under `host php` against native php8.2. Peers: the
 //! seed's PHP bootstrap (peer/bootstrap.php) on native php8.2-cli, long-lived and one process
-//! per event.
+//! per event. Web rows (`web.rs`): examples/lamp-app under `host serve`, nginx + PHP-FPM and
+//! `php -S`, loaded with `wrk`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use mock_runtime::{Event, MockRuntime};
+
+mod web;
 
 /// Benchmarks the runtime against native PHP peers.
 #[derive(Debug, Parser)]
@@ -39,6 +42,8 @@ struct Args {
     /// Few iterations: a smoke run for CI.
     #[arg(long)]
     quick: bool,
+    #[command(flatten)]
+    web: web::WebArgs,
 }
 
 struct Sizes {
@@ -77,6 +82,16 @@ fn main() -> Result<()> {
             .arg("-o")
             .arg(layers.join("lamp/php.cwasm")),
     )?;
+    let php_cwasm = layers.join("lamp/php.cwasm");
+    let web_setup = web::Setup {
+        host: &args.host,
+        php: &args.php,
+        php_runtime: &php_cwasm,
+        quick: args.quick,
+    };
+    if args.web.web_only {
+        return print_table(&args, &web::rows(&args.web, &web_setup)?);
+    }
     let php_task = root.join("examples/hello-php");
     let rust_task = work.path().join("rust-task");
     std::fs::create_dir_all(&rust_task)?;
@@ -203,6 +218,7 @@ fn main() -> Result<()> {
         ours_bench / native_bench,
     ));
 
+    rows.extend(web::rows(&args.web, &web_setup)?);
     print_table(&args, &rows)?;
     print_breakdown(&[("PHP hello", &php_cold), ("Rust hello", &rust_cold)]);
     Ok(())
