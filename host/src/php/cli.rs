@@ -96,7 +96,7 @@ fn wasi(args: &[String], given: Vec<(String, String)>) -> Result<WasiCtxBuilder>
 /// WASI preview 1, with `proc_exit` that keeps PHP's exit status: wasmtime-wasi turns
 /// statuses >= 126 into an error rather than an `I32Exit`, and PHP exits 255 on fatal errors,
 /// which run-tests.php checks.
-fn linker(engine: &Engine) -> Result<Linker<WasiP1Ctx>> {
+pub fn linker(engine: &Engine) -> Result<Linker<WasiP1Ctx>> {
     let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
     p1::add_to_linker_sync(&mut linker, |cx| cx)
         .map_err(|e| anyhow!("{e:?}"))

@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow};
 use clap::Args;
-use wasmtime::{Caller, Config, Engine, Linker, Module, OptLevel, ProfilingStrategy, Store};
-use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime::{Config, Engine, Module, OptLevel, ProfilingStrategy, Store};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 /// Runs php-cli.wasm with the current directory (read-write, as `.` and at its own path) and
@@ -103,18 +102,8 @@ impl CliCommand {
         }
         let mut store = Store::new(&engine, wasi.build_p1());
         store.set_epoch_deadline(u64::MAX / 2);
-        let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
-        p1::add_to_linker_sync(&mut linker, |cx| cx).map_err(|e| anyhow!("{e:?}"))?;
-        linker.allow_shadowing(true);
-        linker
-            .func_wrap(
-                "wasi_snapshot_preview1",
-                "proc_exit",
-                |_caller: Caller<'_, WasiP1Ctx>, status: i32| -> Result<(), wasmtime::Error> {
-                    Err(wasmtime::Error::new(I32Exit(status)))
-                },
-            )
-            .map_err(|e| anyhow!("{e:?}"))?;
+        // The host's own linker for php-cli.wasm: the same WASI, the same exit statuses.
+        let linker = host::php::cli::linker(&engine)?;
         let instance = linker
             .instantiate(&mut store, &module)
             .map_err(|e| anyhow!("{e:?}"))?;
