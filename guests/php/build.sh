@@ -274,8 +274,10 @@ log "php-cli.wasm: $(stat -c %s "$DIST/php-cli.wasm") bytes"
 if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
   log "building lamp-php-tool"
   # With the host in the same build, wasmtime gets the same features as in `cargo test
-  # --workspace`, so it is compiled once for both instead of twice.
-  (cd "$ROOT" && cargo build -q -p lamp-php-tool -p host)
+  # --workspace`, so it is compiled once for both instead of twice. Without PHP's
+  # SOURCE_DATE_EPOCH: some of cargo's build scripts watch it, and 11 crates (2 min) would be
+  # rebuilt here and again by the next plain `cargo build`.
+  (cd "$ROOT" && env -u SOURCE_DATE_EPOCH cargo build -q -p lamp-php-tool -p host)
   TOOL=$ROOT/target/debug/lamp-php-tool
   GLUE=$BUILD/glue
   rm -rf "$GLUE" && mkdir -p "$GLUE"
