@@ -1016,7 +1016,12 @@ fn the_example_app_works_through_its_template() {
     let css = get("/assets/site.css");
     assert_eq!(css.headers()[header::CONTENT_TYPE], "text/css");
     assert_eq!(get("/nowhere").status(), 404);
-    assert!(get("/hello").text().unwrap().contains("<p>Hello, world</p>"));
+    assert!(
+        get("/hello")
+            .text()
+            .unwrap()
+            .contains("<p>Hello, world</p>")
+    );
 
     let form = get("/guestbook").text().unwrap();
     let token = form
