@@ -21,7 +21,7 @@ use crate::resolve::{self, GUEST_LAYERS_ROOT, GUEST_TASK_ROOT, Resolved};
 use crate::sandbox::env::{self, Mode};
 use crate::sandbox::{DirMapping, SandboxConfig};
 use crate::web::event::{HttpEvent, to_event_response};
-use crate::web::route::DocumentRoot;
+use crate::web::route::{DocumentRoot, Route};
 use crate::web::{self, Client};
 use bytes::Bytes;
 
@@ -269,10 +269,12 @@ impl Function {
         }
     }
 
-    /// Answers one HTTP request (`host serve`, or an HTTP event) with the web app, in a
-    /// fresh instance; `event` gives the deadline and the context.
+    /// Answers one HTTP request (`host serve`, or an HTTP event) with the web app, as `route`
+    /// (from [`Self::web_root`]'s `route`) says, a script in a fresh instance; `event` gives
+    /// the deadline and the context.
     pub fn respond(
         &self,
+        route: Route,
         request: &http::Request<Bytes>,
         client: &Client,
         event: &NextEvent,
@@ -294,6 +296,7 @@ impl Function {
         web::respond(
             &self.handler,
             root,
+            route,
             request,
             client,
             &context,
@@ -330,7 +333,8 @@ impl Function {
         let client = Client {
             ip: http_event.source_ip.clone(),
         };
-        let outcome = self.respond(&http_event.request, &client, event);
+        let route = root.route(http_event.request.uri().path());
+        let outcome = self.respond(route, &http_event.request, &client, event);
         Outcome {
             result: outcome
                 .result

@@ -980,8 +980,10 @@ fn page_time() {
     let (mut pages, mut handlers) = (Vec::new(), Vec::new());
     for _ in 0..300 {
         let event = NextEvent::local(String::new(), Duration::from_secs(10));
-        let outcome =
-            engine::on_guest_stack(|| web.respond(&request, &host::web::Client::default(), &event));
+        let outcome = engine::on_guest_stack(|| {
+            let route = web.web_root().unwrap().route("/");
+            web.respond(route, &request, &host::web::Client::default(), &event)
+        });
         assert_eq!(outcome.result.unwrap().body().as_ref(), b"Hello, world");
         pages.push(outcome.duration);
         let event = NextEvent::local(r#"{"name":"world"}"#, Duration::from_secs(10));

@@ -252,12 +252,7 @@ pub fn to_event_response(kind: EventKind, response: &Response<Bytes>) -> Value {
         }
         EventKind::HttpV2 => {
             out.insert("headers".into(), single_headers(response.headers(), true));
-            let cookies: Vec<&str> = response
-                .headers()
-                .get_all(SET_COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
+            let cookies = text_values(response.headers(), &SET_COOKIE);
             out.insert("cookies".into(), json!(cookies));
         }
         EventKind::Alb { multi_value } => {
@@ -296,12 +291,7 @@ fn single_headers(headers: &HeaderMap, skip_cookies: bool) -> Value {
             }
             continue;
         }
-        let joined = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let joined = text_values(headers, name).join(", ");
         out.insert(name.as_str().into(), json!(joined));
     }
     Value::Object(out)
@@ -310,14 +300,18 @@ fn single_headers(headers: &HeaderMap, skip_cookies: bool) -> Value {
 fn multi_headers(headers: &HeaderMap) -> Value {
     let mut out = Map::new();
     for name in headers.keys() {
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        out.insert(name.as_str().into(), json!(values));
+        out.insert(name.as_str().into(), json!(text_values(headers, name)));
     }
     Value::Object(out)
+}
+
+/// Every value of header `name` that is text, in order.
+fn text_values<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Vec<&'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
 }
 
 /// The body as text, or base64 when its content type is binary (or it is not UTF-8).
@@ -446,12 +440,7 @@ pub fn to_http_v2_event(request: &Request<Bytes>, source_ip: &str, request_id: &
     let mut headers = Map::new();
     let mut cookies = Vec::new();
     for name in request.headers().keys() {
-        let values: Vec<&str> = request
-            .headers()
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
+        let values = text_values(request.headers(), name);
         if name == COOKIE {
             cookies.extend(
                 values

@@ -35,11 +35,14 @@ pub struct Client {
     pub ip: Option<String>,
 }
 
-/// Answers `request` for the web app at `root`: a static file, or a script run in a fresh
-/// instance of `handler` with `sandbox`'s limits.
+/// Answers `request` for the web app at `root` as `route` (`root.route(path)`, which the
+/// caller has to look at anyway) says: a static file, or a script run in a fresh instance of
+/// `handler` with `sandbox`'s limits.
+#[allow(clippy::too_many_arguments)]
 pub fn respond(
     handler: &HandlerComponent,
     root: &DocumentRoot,
+    route: Route,
     request: &Request<Bytes>,
     client: &Client,
     context: &Context,
@@ -47,7 +50,7 @@ pub fn respond(
     timeout: Duration,
 ) -> Outcome<Response<Bytes>> {
     let started = Instant::now();
-    let script = match root.route(request.uri().path()) {
+    let script = match route {
         Route::Static(file) => {
             let result = static_file(&file, request);
             return Outcome {

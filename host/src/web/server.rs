@@ -225,9 +225,14 @@ impl Server {
             return message(StatusCode::NOT_FOUND, "Not Found");
         };
         let served = &self.functions[index];
-        if let (Some(root), Some(files)) = (served.mounted.function.web_root(), &served.web_files)
-            && let Route::Static(_) = root.route(path)
-        {
+        // A web app's route is looked up once: a static file is sent from here, a script's
+        // route goes on to the function.
+        let route = served
+            .mounted
+            .function
+            .web_root()
+            .map(|root| root.route(path));
+        if let (Some(Route::Static(_)), Some(files)) = (&route, &served.web_files) {
             return serve_file(files, request).await;
         }
         let request = match read_body(request).await {
@@ -239,7 +244,7 @@ impl Server {
             .acquire()
             .await
             .expect("the semaphore is never closed");
-        let result = invoke(&served.mounted.function, &request, peer, request_id).await;
+        let result = invoke(&served.mounted.function, route, &request, peer, request_id).await;
         to_response(&served.mounted.name, result, request_id)
     }
 }
@@ -271,10 +276,11 @@ async fn read_body(request: Request<Incoming>) -> Result<Request<Bytes>, Respons
     }
 }
 
-/// Runs the request through the function: a web app directly, a JSON handler as a 2.0 event
-/// whose result is read as API Gateway reads it.
+/// Runs the request through the function: a web app (which has a `route`) directly, a JSON
+/// handler as a 2.0 event whose result is read as API Gateway reads it.
 async fn invoke(
     function: &Function,
+    route: Option<Route>,
     request: &Request<Bytes>,
     peer: SocketAddr,
     request_id: &str,
@@ -283,11 +289,11 @@ async fn invoke(
         request_id: request_id.to_string(),
         ..NextEvent::local(String::new(), function.config.timeout)
     };
-    if function.web_root().is_some() {
+    if let Some(route) = route {
         let client = Client {
             ip: Some(peer.ip().to_string()),
         };
-        return in_guest(|| function.respond(request, &client, &event).result).await;
+        return in_guest(|| function.respond(route, request, &client, &event).result).await;
     }
     let event = NextEvent {
         body: to_http_v2_event(request, &peer.ip().to_string(), request_id).to_string(),
