@@ -154,8 +154,9 @@ fn base_config(target: CodeTarget) -> Result<Config> {
         // Deadlines: a guest that loops forever is stopped at the next epoch check.
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
-        // wasmtime insists on this even for synchronous calls, which never use it.
-        .async_stack_size(MAX_WASM_STACK + (1 << 20))
+        // Handlers are called asynchronously, each call on a stack of this size (from the
+        // pool): the wasm stack plus room for the frames of the host calls made on it.
+        .async_stack_size(MAX_WASM_STACK + (2 << 20))
         // Trap messages carry function names: they become the Lambda error's stack trace.
         .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(64))
         // Those names come from the frames' functions; the map from every native instruction
@@ -289,8 +290,8 @@ fn pooling_config(options: EngineOptions) -> PoolingAllocationConfig {
         .max_component_instance_size(1 << 20)
         .max_core_instance_size(1 << 20)
         .table_elements(100_000)
-        // Guests run synchronously, so async stacks are never used, but the pool sets up
-        // `total_stacks` of them (1,000 by default: ~1.7 ms of every cold start).
+        // One async stack per concurrent call (the pool's default of 1,000 costs ~1.7 ms of
+        // every cold start to set up).
         .total_stacks(instances)
         .total_gc_heaps(instances)
         // After an instance, reset the pages it dirtied in place (up to this much) instead of
@@ -358,18 +359,11 @@ fn start_epoch_ticker(engine: &Engine) {
         .expect("failed to spawn the epoch ticker thread");
 }
 
-/// Epoch ticks for a duration: rounded up, plus one. The deadline counts ticks from the
-/// current epoch, and the ticker may advance it just after the deadline is set, so without the
-/// extra tick a guest could be stopped up to one tick before its time (seen: 997 ms of a 1 s
-/// timeout on a busy machine).
-pub fn ticks_for(duration: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_nanos();
-    duration.as_nanos().div_ceil(tick) as u64 + 1
-}
-
-/// Native stack for threads that run guests: wasm frames live on the calling thread's stack,
-/// so it must hold [`MAX_WASM_STACK`] plus the host's own frames, or a deep guest would hit
-/// the thread's guard page instead of a clean `Runtime.StackOverflow` trap.
+/// Native stack for threads that call guests synchronously (`host php`): wasm frames live on
+/// the calling thread's stack, so it must hold [`MAX_WASM_STACK`] plus the host's own frames,
+/// or a deep guest would hit the thread's guard page instead of a clean `Runtime.StackOverflow`
+/// trap. Handlers are called asynchronously, on stacks of `async_stack_size` that wasmtime
+/// makes for each call.
 pub const GUEST_THREAD_STACK: usize = MAX_WASM_STACK + (8 << 20);
 
 /// Runs `f` on a fresh thread with a [`GUEST_THREAD_STACK`] stack and waits for it.
@@ -383,6 +377,17 @@ pub fn on_guest_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// Runs `future` to its end on a runtime of its own on this thread: for callers outside any
+/// runtime (`host run`, the tests) of what must run inside one (a handler invocation, whose
+/// host calls use tokio's timers and I/O).
+pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    Ok(runtime.block_on(future))
 }
 
 #[cfg(test)]
@@ -428,14 +433,5 @@ mod tests {
         assert_eq!(kernel_version("5.10.227-219.884.amzn2.x86_64"), (5, 10));
         assert_eq!(kernel_version("6.7"), (6, 7));
         assert_eq!(kernel_version("garbage"), (0, 0));
-    }
-
-    #[test]
-    fn ticks_round_up() {
-        assert_eq!(ticks_for(Duration::ZERO), 1);
-        assert_eq!(ticks_for(Duration::from_millis(1)), 2);
-        assert_eq!(ticks_for(Duration::from_millis(10)), 2);
-        assert_eq!(ticks_for(Duration::from_millis(11)), 3);
-        assert_eq!(ticks_for(Duration::from_secs(3)), 301);
     }
 }

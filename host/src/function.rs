@@ -8,6 +8,7 @@
 //! step is timed for the cold-start breakdown. An invocation then costs a fresh instance.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::component::cache::Cache;
@@ -19,7 +20,7 @@ use crate::lambda::api::NextEvent;
 use crate::lambda::deadline::{epoch_ms, timeout_for};
 use crate::resolve::{self, GUEST_LAYERS_ROOT, GUEST_TASK_ROOT, Resolved};
 use crate::sandbox::env::{self, Mode};
-use crate::sandbox::{DirMapping, SandboxConfig};
+use crate::sandbox::{DirMapping, NetPolicy, SandboxConfig};
 use crate::web::event::{HttpEvent, to_event_response};
 use crate::web::route::{DocumentRoot, Route};
 use crate::web::{self, Client};
@@ -139,6 +140,8 @@ pub struct FunctionSpec {
     pub cache: Option<Cache>,
     /// Concurrent invocations to have instance slots for.
     pub max_instances: u32,
+    /// Where the guests may connect (`--allow-outbound`, `LAMP_ALLOW_OUTBOUND`).
+    pub outbound: NetPolicy,
 }
 
 impl FunctionSpec {
@@ -163,6 +166,7 @@ impl FunctionSpec {
             dirs: Vec::new(),
             cache: Cache::default_for(false),
             max_instances: 1,
+            outbound: NetPolicy::default(),
         }
     }
 
@@ -182,6 +186,7 @@ impl FunctionSpec {
             dirs: Vec::new(),
             cache: Cache::default_for(true),
             max_instances: 1,
+            outbound: NetPolicy::default(),
         }
     }
 }
@@ -248,17 +253,18 @@ impl Function {
     }
 
     /// Runs one invocation of `event` in a fresh instance, until the event's deadline (or the
-    /// configured timeout when it has none). Must run on a thread with a guest-sized stack
-    /// ([`crate::engine::on_guest_stack`], or the bootstrap's blocking threads).
-    pub fn invoke(&self, event: &NextEvent) -> Outcome {
+    /// configured timeout when it has none), whatever the guest is blocked in. Runs in a
+    /// tokio runtime (the guest's host calls are tokio's I/O and timers).
+    pub async fn invoke(&self, event: &NextEvent) -> Outcome {
         if let Some(root) = self.web_root() {
-            return self.invoke_web(root, event);
+            return self.invoke_web(root, event).await;
         }
         let timeout = timeout_for(event, self.config.timeout);
         let context = self.context(event);
         let sandbox = self.sandbox_for(event);
         self.handler
             .invoke(&event.body, &context, &sandbox, timeout)
+            .await
     }
 
     /// The document root, when the function is a PHP web app.
@@ -272,7 +278,7 @@ impl Function {
     /// Answers one HTTP request (`host serve`, or an HTTP event) with the web app, as `route`
     /// (from [`Self::web_root`]'s `route`) says, a script in a fresh instance; `event` gives
     /// the deadline and the context.
-    pub fn respond(
+    pub async fn respond(
         &self,
         route: Route,
         request: &http::Request<Bytes>,
@@ -303,11 +309,12 @@ impl Function {
             &sandbox,
             timeout,
         )
+        .await
     }
 
     /// A web app's invocation: the HTTP event becomes a request, the response the result in
     /// the shape the event's integration expects.
-    fn invoke_web(&self, root: &DocumentRoot, event: &NextEvent) -> Outcome {
+    async fn invoke_web(&self, root: &DocumentRoot, event: &NextEvent) -> Outcome {
         let refuse = |message: String| Outcome {
             result: Err(LambdaError::new(types::INVALID_EVENT, message)),
             duration: Duration::ZERO,
@@ -334,7 +341,9 @@ impl Function {
             ip: http_event.source_ip.clone(),
         };
         let route = root.route(http_event.request.uri().path());
-        let outcome = self.respond(route, &http_event.request, &client, event);
+        let outcome = self
+            .respond(route, &http_event.request, &client, event)
+            .await;
         Outcome {
             result: outcome
                 .result
@@ -488,5 +497,6 @@ fn sandbox_template(
         env: env::guest_env(spec.env_mode, host_env, standard, spec.env.clone()),
         dirs,
         memory_limit: (spec.config.memory_mb as usize) << 20,
+        outbound: Arc::new(spec.outbound.clone()),
     }
 }

@@ -390,6 +390,31 @@ fn sigterm_finishes_the_invocation_in_flight() {
     );
 }
 
+/// An invocation blocked in a host call (a 60 s sleep) ends at its 1 s deadline, and the next
+/// event is served right after.
+#[test]
+fn a_sleeping_guest_is_stopped_at_its_deadline_and_the_next_event_served() {
+    let mock = MockRuntime::start();
+    let function = Function::echo();
+    let cmd = function.command(&mock, "echo");
+    let _runtime = function.start(cmd);
+    let mut sleeper = event("sleeper".into(), "sleep", Duration::from_secs(1));
+    sleeper.body = r#"{"do":"nap","ms":60000}"#.into();
+    mock.push(sleeper);
+    mock.push(event("after".into(), "ok", Duration::from_secs(20)));
+    let outcomes = mock.wait_for_outcomes(2, Duration::from_secs(30));
+    assert!(
+        matches!(&outcomes["sleeper"], Outcome::Error { error_type: Some(t), .. } if t == "Sandbox.Timedout"),
+        "{:?}",
+        outcomes.get("sleeper")
+    );
+    assert!(
+        matches!(&outcomes["after"], Outcome::Response(_)),
+        "{:?}",
+        outcomes.get("after")
+    );
+}
+
 #[test]
 fn a_missing_deadline_uses_the_configured_timeout_and_warns_once() {
     let mock = MockRuntime::start();

@@ -1,5 +1,6 @@
 //! `host run` and `host compile` through the real binary.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
@@ -75,6 +76,41 @@ fn panic_is_a_trap_with_the_panic_message_and_a_backtrace() {
     );
     assert!(!err["stackTrace"].as_array().unwrap().is_empty(), "{err}");
     assert!(report(&out).contains_key("Duration"));
+}
+
+/// A guest blocked in a host call never reaches an epoch check: the deadline must hold anyway,
+/// for a Rust handler's sleep and a PHP handler's `sleep()` (both 60 s, under a 1 s timeout).
+#[test]
+fn a_guest_blocked_in_a_sleep_is_stopped_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("index.php");
+    std::fs::write(
+        &script,
+        "<?php function index($e) { sleep(60); return 'woke'; }",
+    )
+    .unwrap();
+    let echo = component(guests::FIXTURE_ECHO);
+    for (handler, event) in [
+        (Path::new(echo), r#"{"do":"nap","ms":60000}"#),
+        (script.as_path(), "{}"),
+    ] {
+        let started = Instant::now();
+        let out = run(handler, &["--timeout", "1", "--event", event]);
+        let elapsed = started.elapsed();
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = error_json(&out);
+        assert_eq!(
+            err["errorType"],
+            "Sandbox.Timedout",
+            "{}",
+            handler.display()
+        );
+        assert!(
+            elapsed < Duration::from_secs(30),
+            "{}: ran {elapsed:?}, past its 1 s deadline",
+            handler.display()
+        );
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use host::engine::on_guest_stack;
+use host::engine::block_on;
 use host::error::LambdaError;
 use host::function::{Function, FunctionSpec};
 use host::lambda::api::NextEvent;
@@ -22,7 +22,7 @@ pub fn function(guest: &'static str, timeout: Duration) -> Function {
 
 fn invoke(function: &Function, event: &str) -> Result<String, LambdaError> {
     let event = NextEvent::local(event, function.config.timeout);
-    on_guest_stack(|| function.invoke(&event)).result
+    block_on(function.invoke(&event)).unwrap().result
 }
 
 #[test]

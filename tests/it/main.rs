@@ -7,6 +7,7 @@ mod errors;
 mod invoke;
 mod lambda;
 mod layers;
+mod net;
 mod php;
 mod util;
 mod web;

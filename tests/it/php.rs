@@ -131,7 +131,7 @@ fn php(root: &Path, script: &str, function: Option<&str>) -> Function {
 /// One invocation of a function on `event`.
 fn call(function: &Function, event: &str) -> Result<String, LambdaError> {
     let event = NextEvent::local(event, TIMEOUT);
-    engine::on_guest_stack(|| function.invoke(&event)).result
+    engine::block_on(function.invoke(&event)).unwrap().result
 }
 
 /// One invocation of `function` of `script` in `root`, in a function of its own.
@@ -430,7 +430,7 @@ function index(array $event, Lamp\Context $context) {
     let function = php(root.path(), "src/index.php", None);
     let event = NextEvent::local("{}", TIMEOUT);
     let context = function.context(&event);
-    let outcome = engine::on_guest_stack(|| function.invoke(&event));
+    let outcome = engine::block_on(function.invoke(&event)).unwrap();
     let got = json(&outcome.result.unwrap());
     assert_eq!(got["requestId"], context.request_id.as_str());
     assert_eq!(got["getAwsRequestId"], context.request_id.as_str());
@@ -763,7 +763,7 @@ fn invocation_time() {
     let mut times: Vec<(Duration, Duration)> = (0..200)
         .map(|_| {
             let event = NextEvent::local(r#"{"name":"world"}"#, TIMEOUT);
-            let outcome = engine::on_guest_stack(|| function.invoke(&event));
+            let outcome = engine::block_on(function.invoke(&event)).unwrap();
             assert_eq!(outcome.result.unwrap(), "Hello, world");
             (outcome.duration, outcome.instantiate)
         })

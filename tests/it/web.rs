@@ -36,6 +36,7 @@ if ($do === 'exit') { echo 'before exit'; exit(3); echo 'after exit'; }
 if ($do === 'fatal') { echo 'partial'; undefined_function_here(); }
 if ($do === 'throw') { throw new RuntimeException('secret detail'); }
 if ($do === 'loop') { while (true) {} }
+if ($do === 'sleep') { sleep(60); echo 'woke'; return; }
 if ($do === 'slow') { usleep(1500000); echo 'finished'; return; }
 if ($do === 'session') {
     session_start();
@@ -453,6 +454,15 @@ fn serve_survives_bad_requests_and_answers_each_with_its_status() {
 
     let response = http.get(serve.url("/?do=loop")).send().unwrap();
     assert_eq!(response.status(), 504);
+    // Blocked in a host call (a 60 s sleep) rather than computing: stopped at 2 s all the same.
+    let started = Instant::now();
+    let response = http.get(serve.url("/?do=sleep")).send().unwrap();
+    assert_eq!(response.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the sleeping page was not stopped at its deadline: {:?}",
+        started.elapsed()
+    );
     let response = http
         .post(serve.url("/"))
         .body(vec![b'a'; 7 * 1024 * 1024])
@@ -980,14 +990,14 @@ fn page_time() {
     let (mut pages, mut handlers) = (Vec::new(), Vec::new());
     for _ in 0..300 {
         let event = NextEvent::local(String::new(), Duration::from_secs(10));
-        let outcome = engine::on_guest_stack(|| {
-            let route = web.web_root().unwrap().route("/");
-            web.respond(route, &request, &host::web::Client::default(), &event)
-        });
+        let route = web.web_root().unwrap().route("/");
+        let outcome =
+            engine::block_on(web.respond(route, &request, &host::web::Client::default(), &event))
+                .unwrap();
         assert_eq!(outcome.result.unwrap().body().as_ref(), b"Hello, world");
         pages.push(outcome.duration);
         let event = NextEvent::local(r#"{"name":"world"}"#, Duration::from_secs(10));
-        let outcome = engine::on_guest_stack(|| json.invoke(&event));
+        let outcome = engine::block_on(json.invoke(&event)).unwrap();
         assert_eq!(outcome.result.unwrap(), "Hello, world");
         handlers.push(outcome.duration);
     }

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::engine;
 use crate::lambda::{self, settings::Settings};
 
 /// Serves invocations from the Lambda Runtime API until stopped.
@@ -15,7 +14,9 @@ use crate::lambda::{self, settings::Settings};
 /// AWS_LAMBDA_MAX_CONCURRENCY, AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL; and by ours:
 /// LAMP_LAYERS_ROOT (default /opt), LAMP_TIMEOUT (seconds, when the Runtime API gives no
 /// usable deadline; default 3), LAMP_NEXT_RETRY_SECONDS (how long `/next` may fail before
-/// the runtime gives up; default 60), LAMP_CACHE (compiled code goes to its cwasm/; default $TMPDIR/lamp/cache).
+/// the runtime gives up; default 60), LAMP_CACHE (compiled code goes to its cwasm/; default $TMPDIR/lamp/cache),
+/// LAMP_ALLOW_OUTBOUND (where guests may connect, HOST:PORT,...; default nowhere),
+/// LAMP_GUEST_CREDENTIALS (1: guests see the role's credentials; default not).
 #[derive(Debug, Default, Args)]
 #[command(after_help = "Example, against any Runtime API emulator on port 9001:
   AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 LAMBDA_TASK_ROOT=examples/hello-php \\
@@ -26,8 +27,6 @@ impl BootstrapCommand {
     pub fn execute(self) -> Result<ExitCode> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
-            // Guests run on blocking threads, whose stacks must hold the wasm stack.
-            .thread_stack_size(engine::GUEST_THREAD_STACK)
             .enable_all()
             .build()
             .context("failed to start the async runtime")?;

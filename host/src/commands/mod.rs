@@ -78,19 +78,33 @@ impl Command {
     }
 }
 
-/// Flags of the commands that run a guest with variables of the user's choosing.
+/// What a guest may see and reach, beyond nothing: the flags of the commands that run one.
 #[derive(Debug, Default, Args)]
-pub struct EnvFlags {
+pub struct GuestFlags {
     /// An environment variable for the guest, as NAME=VALUE (repeatable). Nothing of the
     /// host's own environment is passed (see `host/src/sandbox/env.rs`).
     #[arg(long = "env", value_name = "NAME=VALUE")]
     pub env: Vec<String>,
+    /// A destination the guest may connect to, as HOST:PORT (repeatable): a name
+    /// (db.internal:3306), a wildcard (*.amazonaws.com:443), an IP ([::1]:8080), a network
+    /// (10.0.0.0/16:5432) or * for any host; PORT may be *. Without it the guest has no
+    /// network (see `host/src/sandbox/net.rs`).
+    #[arg(long = "allow-outbound", value_name = "HOST:PORT")]
+    pub allow_outbound: Vec<String>,
 }
 
-impl EnvFlags {
+impl GuestFlags {
     /// The variables, checked.
     pub fn pairs(&self) -> Result<Vec<(String, String)>> {
         crate::sandbox::env::parse_pairs(&self.env)
+    }
+
+    /// The network policy, checked.
+    pub fn outbound(&self) -> Result<crate::sandbox::NetPolicy> {
+        crate::sandbox::NetPolicy::parse(
+            self.allow_outbound.iter().map(String::as_str),
+            "--allow-outbound",
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Result, anyhow};
 use clap::Args;
 
-use super::EnvFlags;
+use super::GuestFlags;
 use crate::engine;
 use crate::php;
 
@@ -28,7 +28,7 @@ pub struct PhpCommand {
     pub php_cli: Option<PathBuf>,
 
     #[command(flatten)]
-    pub env: EnvFlags,
+    pub env: GuestFlags,
 
     /// Arguments for php, as for php-cli.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

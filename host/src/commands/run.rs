@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
-use super::{EnvFlags, LimitFlags};
+use super::{GuestFlags, LimitFlags};
 use crate::engine;
 use crate::function::{Code, Function, FunctionSpec};
 use crate::lambda::api::NextEvent;
@@ -41,7 +41,7 @@ pub struct RunCommand {
     #[command(flatten)]
     pub limits: LimitFlags,
     #[command(flatten)]
-    pub env: EnvFlags,
+    pub env: GuestFlags,
     /// A host directory the handler may read and write, as HOST or HOST::GUEST.
     #[arg(long = "dir", value_name = "HOST[::GUEST]")]
     pub dirs: Vec<String>,
@@ -61,7 +61,7 @@ impl RunCommand {
         let function = Function::load(spec)?;
         let init_duration = init_started.elapsed();
         let event = NextEvent::local(event, function.config.timeout);
-        let outcome = engine::on_guest_stack(|| function.invoke(&event));
+        let outcome = engine::block_on(function.invoke(&event))?;
         let status = match &outcome.result {
             Ok(response) => {
                 print!("{response}");
@@ -87,6 +87,7 @@ impl RunCommand {
     fn spec(&self) -> Result<FunctionSpec> {
         let mut spec = FunctionSpec::local(&self.module);
         spec.env = self.env.pairs()?;
+        spec.outbound = self.env.outbound()?;
         spec.dirs = self
             .dirs
             .iter()

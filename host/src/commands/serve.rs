@@ -8,8 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
-use super::{EnvFlags, LimitFlags};
-use crate::engine;
+use super::{GuestFlags, LimitFlags};
 use crate::function::{Code, Function, FunctionSpec};
 use crate::web::server::{self, Mounted, Options};
 use crate::web::template::{self, RouteKey};
@@ -54,7 +53,7 @@ pub struct ServeCommand {
     #[command(flatten)]
     pub limits: LimitFlags,
     #[command(flatten)]
-    pub env: EnvFlags,
+    pub env: GuestFlags,
     /// The PHP runtime component [default: $LAMP_PHP_RUNTIME, the layers, the build output].
     #[arg(long, value_name = "PATH")]
     pub php_runtime: Option<PathBuf>,
@@ -96,8 +95,6 @@ impl ServeCommand {
             grace: Duration::from_secs(30),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            // Guests run on these threads (block_in_place): their stacks must hold the wasm stack.
-            .thread_stack_size(engine::GUEST_THREAD_STACK)
             .enable_all()
             .build()
             .context("failed to start the async runtime")?;
@@ -134,6 +131,7 @@ impl ServeCommand {
                 self.limits.apply(&mut spec.config)?;
                 spec.env = function.env.clone();
                 spec.env.extend(self.env.pairs()?);
+                spec.outbound = self.env.outbound()?;
                 spec.max_instances = instances;
                 specs.push((function.name, spec, function.routes));
             }
@@ -155,6 +153,7 @@ impl ServeCommand {
         spec.config.timeout = API_GATEWAY_TIMEOUT;
         self.limits.apply(&mut spec.config)?;
         spec.env = self.env.pairs()?;
+        spec.outbound = self.env.outbound()?;
         spec.max_instances = instances;
         let name = self
             .target

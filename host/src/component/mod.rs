@@ -16,16 +16,16 @@ pub mod loader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use wasmtime::Store;
 use wasmtime::component::{Component, Linker};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::engine::ticks_for;
 use crate::error::{InitError, LambdaError, types};
-use crate::sandbox::{SandboxConfig, State};
+use crate::sandbox::{SandboxConfig, State, net};
 
 wasmtime::component::bindgen!({
     path: "../wit/handler.wit",
     world: "handler",
+    exports: { default: async },
 });
 
 pub use lamp::handler::types::Error as GuestError;
@@ -35,6 +35,7 @@ mod web_world {
     wasmtime::component::bindgen!({
         path: "../wit/handler.wit",
         world: "web-handler",
+        exports: { default: async },
         with: { "lamp:handler/types": super::lamp::handler::types },
     });
 }
@@ -76,7 +77,8 @@ impl HandlerComponent {
         let started = Instant::now();
         let shown = path.display();
         let mut linker = Linker::<State>::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| net::add_lookup_to_linker(&mut linker))
             .map_err(|e| InitError::new(types::SANDBOX, format!("failed to set up WASI: {e:#}")))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             InitError::new(
@@ -122,84 +124,139 @@ impl HandlerComponent {
         self.web.is_some()
     }
 
-    /// Runs one invocation in a fresh instance. Must run on a thread with a native stack larger
-    /// than [`crate::engine::MAX_WASM_STACK`] (see [`crate::engine::on_guest_stack`]).
-    pub fn invoke(
+    /// Runs one invocation in a fresh instance, ended at `timeout` whatever the guest is
+    /// doing (computing, or blocked in a host call such as a sleep or a socket read).
+    pub async fn invoke(
         &self,
         event: &str,
         context: &Context,
         sandbox: &SandboxConfig,
         timeout: Duration,
     ) -> Outcome {
-        self.in_fresh_instance(context, sandbox, timeout, |store, instantiated| {
-            let handler = self.pre.instantiate(&mut *store)?;
+        let mut run = match Run::start(&self.engine, context, sandbox, timeout) {
+            Ok(run) => run,
+            Err(outcome) => return outcome,
+        };
+        let Run {
+            store,
+            instantiated,
+            ..
+        } = &mut run;
+        let called = within(timeout, async {
+            let handler = self.pre.instantiate_async(&mut *store).await?;
             *instantiated = Some(Instant::now());
-            handler.call_handle(store, event, context)
+            handler.call_handle(&mut *store, event, context).await
         })
+        .await;
+        run.finish(called, sandbox.memory_limit)
     }
 
-    /// Serves one web request in a fresh instance (the component must be [`Self::is_web`]).
-    pub fn serve(
+    /// Serves one web request in a fresh instance (the component must be [`Self::is_web`]),
+    /// with the same limits as [`Self::invoke`].
+    pub async fn serve(
         &self,
         request: &WebRequest,
         context: &Context,
         sandbox: &SandboxConfig,
         timeout: Duration,
     ) -> Outcome<WebResponse> {
-        self.in_fresh_instance(context, sandbox, timeout, |store, instantiated| {
-            let Some(web) = &self.web else {
-                return Ok(Err(GuestError {
+        let mut run = match Run::start(&self.engine, context, sandbox, timeout) {
+            Ok(run) => run,
+            Err(outcome) => return outcome,
+        };
+        let Some(web) = &self.web else {
+            let message = format!(
+                "`{}` does not export `lamp:handler/web`, so it cannot serve web requests",
+                self.path.display()
+            );
+            return run.finish(
+                Ok(Err(GuestError {
                     error_type: types::INCOMPATIBLE_HANDLER.into(),
-                    error_message: format!(
-                        "`{}` does not export `lamp:handler/web`, so it cannot serve web requests",
-                        self.path.display()
-                    ),
+                    error_message: message,
                     stack_trace: Vec::new(),
-                }));
-            };
-            let handler = web.instantiate(&mut *store)?;
+                })),
+                sandbox.memory_limit,
+            );
+        };
+        let Run {
+            store,
+            instantiated,
+            ..
+        } = &mut run;
+        let called = within(timeout, async {
+            let handler = web.instantiate_async(&mut *store).await?;
             *instantiated = Some(Instant::now());
             handler
                 .lamp_handler_web()
-                .call_serve(store, request, context)
+                .call_serve(&mut *store, request, context)
+                .await
         })
+        .await;
+        run.finish(called, sandbox.memory_limit)
     }
+}
 
-    /// A new store and instance for one call, with the invocation's limits; whatever goes
-    /// wrong becomes a [`LambdaError`].
-    fn in_fresh_instance<T>(
-        &self,
+/// One invocation's store, from its start to its [`Outcome`].
+struct Run {
+    store: Store<State>,
+    started: Instant,
+    /// When the instance was ready (the call began).
+    instantiated: Option<Instant>,
+    timeout: Duration,
+}
+
+impl Run {
+    /// A new store with the invocation's limits: the memory cap, and the deadline for code
+    /// that computes (checked at every epoch tick, where the guest also yields to the other
+    /// tasks of the thread); [`within`] bounds the rest. The error is the invocation's outcome.
+    fn start<T>(
+        engine: &wasmtime::Engine,
         context: &Context,
         sandbox: &SandboxConfig,
         timeout: Duration,
-        call: impl FnOnce(
-            &mut Store<State>,
-            &mut Option<Instant>,
-        ) -> wasmtime::Result<Result<T, GuestError>>,
-    ) -> Outcome<T> {
+    ) -> Result<Self, Outcome<T>> {
         let started = Instant::now();
-        let state = match State::new(sandbox, &context.request_id) {
-            Ok(state) => state,
-            Err(e) => {
-                let elapsed = started.elapsed();
-                return Outcome {
-                    result: Err(LambdaError::new(types::SANDBOX, format!("{e:#}"))),
-                    duration: elapsed,
-                    instantiate: elapsed,
-                    peak_memory: 0,
-                };
+        let state = State::new(sandbox, &context.request_id).map_err(|e| {
+            let elapsed = started.elapsed();
+            Outcome {
+                result: Err(LambdaError::new(types::SANDBOX, format!("{e:#}"))),
+                duration: elapsed,
+                instantiate: elapsed,
+                peak_memory: 0,
             }
-        };
-        let mut store = Store::new(&self.engine, state);
+        })?;
+        let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(ticks_for(timeout));
-        store.epoch_deadline_trap();
+        let deadline = started + timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            // tokio's yield lets the thread's timers and other tasks run before the guest
+            // goes on (an immediate re-wake would not).
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
+        Ok(Self {
+            store,
+            started,
+            instantiated: None,
+            timeout,
+        })
+    }
 
-        let mut instantiated = None;
-        let called = call(&mut store, &mut instantiated);
-        let duration = started.elapsed();
-        let instantiate = instantiated.map_or(duration, |at| at - started);
-        let state = store.data();
+    /// The outcome of the call: its result, or whatever went wrong as a [`LambdaError`].
+    fn finish<T>(
+        self,
+        called: wasmtime::Result<Result<T, GuestError>>,
+        memory_limit: usize,
+    ) -> Outcome<T> {
+        let duration = self.started.elapsed();
+        let instantiate = self.instantiated.map_or(duration, |at| at - self.started);
+        let state = self.store.data();
         let result = match called {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(guest)) => Err(LambdaError {
@@ -207,12 +264,7 @@ impl HandlerComponent {
                 error_message: guest.error_message,
                 stack_trace: guest.stack_trace,
             }),
-            Err(err) => Err(failure::classify(
-                &err,
-                state,
-                timeout,
-                sandbox.memory_limit,
-            )),
+            Err(err) => Err(failure::classify(&err, state, self.timeout, memory_limit)),
         };
         Outcome {
             result,
@@ -220,5 +272,19 @@ impl HandlerComponent {
             instantiate,
             peak_memory: state.limiter.peak(),
         }
+    }
+}
+
+/// Runs a guest call until `timeout`. A guest blocked in a host call (a sleep, a socket read,
+/// a name lookup) never reaches an epoch check; here its future is dropped at the deadline,
+/// which unwinds the guest and releases what the host call held, and the call ends as an
+/// interrupt, like a guest stopped at an epoch check.
+async fn within<T>(
+    timeout: Duration,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(wasmtime::Error::new(Trap::Interrupt)),
     }
 }

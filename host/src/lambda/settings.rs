@@ -1,5 +1,6 @@
 //! The bootstrap's settings, all from the environment Lambda sets (and a few of ours).
 
+use std::net::ToSocketAddrs as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use anyhow::{Context as _, Result};
 use super::api::RuntimeApi;
 use crate::function::{DEFAULT_TIMEOUT, FunctionSpec};
 use crate::resolve::{GUEST_LAYERS_ROOT, GUEST_TASK_ROOT};
+use crate::sandbox::{NetPolicy, net};
 
 /// How the bootstrap runs, and the function it serves.
 pub struct Settings {
@@ -56,6 +58,7 @@ impl Settings {
         let mut spec = FunctionSpec::lambda(&handler, task_root.into(), PathBuf::from(layers_root));
         spec.config.timeout = seconds("LAMP_TIMEOUT", DEFAULT_TIMEOUT)?;
         spec.max_instances = concurrency as u32;
+        spec.outbound = outbound_policy(&api_address)?;
         Ok(Self {
             api: RuntimeApi::new(&api_address)?,
             concurrency,
@@ -63,4 +66,17 @@ impl Settings {
             spec,
         })
     }
+}
+
+/// `LAMP_ALLOW_OUTBOUND`'s policy, which never reaches the Runtime API at `api_address`.
+fn outbound_policy(api_address: &str) -> Result<NetPolicy> {
+    let mut policy = NetPolicy::parse_list(&var(net::ENV_VAR).unwrap_or_default(), net::ENV_VAR)?;
+    // The API is on loopback (127.0.0.1:9001 on Lambda); a name is resolved once, here.
+    let resolved = api_address
+        .to_socket_addrs()
+        .with_context(|| format!("AWS_LAMBDA_RUNTIME_API={api_address} is not HOST:PORT"))?;
+    for addr in resolved {
+        policy = policy.never_reach(addr);
+    }
+    Ok(policy)
 }

@@ -3,14 +3,17 @@
 //! | mode | the guest sees |
 //! | --- | --- |
 //! | `host run` | Lambda's standard variables, the PHP runtime's, `--env`; nothing of the host's |
-//! | `host bootstrap` | the runtime's environment minus [`HIDDEN`] and `LAMP_*`, then Lambda's standard variables, the PHP runtime's and, per invocation, `_X_AMZN_TRACE_ID` |
+//! | `host bootstrap` | the runtime's environment minus [`HIDDEN`] (the credentials pass with `LAMP_GUEST_CREDENTIALS=1`) and `LAMP_*`, then Lambda's standard variables, the PHP runtime's and, per invocation, `_X_AMZN_TRACE_ID` |
 //! | `host php` | `TMPDIR=/tmp` and `--env`; nothing of the host's |
 //!
 //! Why they differ: on Lambda, the runtime's environment *is* the function's configuration
 //! (the variables set on the function arrive there), so a guest must see it, as a handler on
-//! Lambda would. Only what belongs to the runtime is held back: the credentials (a guest has
-//! no network to use them on; the day it has, they should be given on purpose), the Runtime
-//! API's address, and the host process's own plumbing. Locally, the host's environment is a
+//! Lambda would. Only what belongs to the runtime is held back: the Runtime API's address,
+//! the host process's own plumbing, and the function role's credentials. A guest can use
+//! credentials only on a network its policy opens ([`super::net`]), and most handlers never
+//! call AWS, so they are given on purpose: `LAMP_GUEST_CREDENTIALS=1` on the function passes
+//! [`CREDENTIALS`] (what the AWS SDKs read); with it, allow the endpoints too
+//! (`LAMP_ALLOW_OUTBOUND=*.amazonaws.com:443`). Locally, the host's environment is a
 //! developer's shell, full of things that have nothing to do with the function, so nothing of
 //! it passes unless given with `--env`; the same goes for the PHP CLI.
 
@@ -30,6 +33,16 @@ pub const HIDDEN: &[&str] = &[
     "SHLVL",
     "_",
 ];
+
+/// The function role's credentials, as Lambda sets them for the runtime.
+pub const CREDENTIALS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// The setting that passes [`CREDENTIALS`] to guests in Lambda mode.
+pub const CREDENTIALS_SETTING: &str = "LAMP_GUEST_CREDENTIALS";
 
 /// Which policy applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +65,19 @@ pub fn guest_env(
     given: Vec<(String, String)>,
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = match mode {
-        Mode::Lambda => host
-            .into_iter()
-            .filter(|(k, _)| !HIDDEN.contains(&k.as_str()) && !k.starts_with("LAMP_"))
-            .filter(|(k, _)| !standard.iter().any(|(s, _)| s == k))
-            .collect(),
+        Mode::Lambda => {
+            let host: Vec<(String, String)> = host.into_iter().collect();
+            let credentials = host
+                .iter()
+                .any(|(k, v)| k == CREDENTIALS_SETTING && v.trim() == "1");
+            host.into_iter()
+                .filter(|(k, _)| {
+                    let given_on_purpose = credentials && CREDENTIALS.contains(&k.as_str());
+                    given_on_purpose || (!HIDDEN.contains(&k.as_str()) && !k.starts_with("LAMP_"))
+                })
+                .filter(|(k, _)| !standard.iter().any(|(s, _)| s == k))
+                .collect()
+        }
         Mode::Local | Mode::PhpCli => Vec::new(),
     };
     env.extend(standard);
@@ -121,6 +142,21 @@ mod tests {
                 ("AWS_LAMBDA_FUNCTION_NAME", "fn"),
                 ("TZ", ":UTC"),
             ])
+        );
+
+        let mut with_credentials = host.clone();
+        with_credentials.push((CREDENTIALS_SETTING.into(), "1".into()));
+        let lambda = guest_env(Mode::Lambda, with_credentials, standard.clone(), Vec::new());
+        assert_eq!(
+            names(&lambda),
+            [
+                "FUNCTION_SETTING",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN",
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "TZ"
+            ]
         );
 
         let cli = guest_env(Mode::PhpCli, host, php_cli_standard(), given);

@@ -6,16 +6,19 @@
 //! request id ([`LogStream`]). A [`SandboxConfig`] is the template a deployed function keeps;
 //! [`State`] is what one invocation's store holds, made from it.
 //!
-//! The network policy will live here too (today: none, TCP, UDP and name lookup refused).
+//! Its network is what the [`net`] policy allows: nothing by default.
 
 pub mod env;
 mod limits;
+pub mod net;
 mod output;
 
 pub use limits::MemoryLimiter;
+pub use net::NetPolicy;
 pub use output::LogStream;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use wasmtime::component::ResourceTable;
@@ -68,6 +71,8 @@ pub struct SandboxConfig {
     pub dirs: Vec<DirMapping>,
     /// Memory cap for all the guest's linear memories together, in bytes.
     pub memory_limit: usize,
+    /// Where the guest may connect.
+    pub outbound: Arc<NetPolicy>,
 }
 
 /// Host state of one store: one invocation.
@@ -80,6 +85,8 @@ pub struct State {
     pub limiter: MemoryLimiter,
     /// The guest's stderr, for the message of a trap (a Rust panic prints its message there).
     pub stderr: LogStream,
+    /// The network policy, and what this invocation looked up under it.
+    pub outbound: Arc<net::Outbound>,
 }
 
 impl WasiView for State {
@@ -99,12 +106,11 @@ impl State {
         wasi.envs(&config.env)
             .stdout(LogStream::new(request_id, "stdout"))
             .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            // Guests run synchronously on threads of their own: file system calls block that
-            // thread instead of a round trip through tokio's blocking pool (~4x faster stat).
+            // File system calls block the thread the guest runs on instead of a round trip
+            // through tokio's blocking pool (~4x faster stat); they are short.
             .allow_blocking_current_thread(true);
+        let outbound = net::Outbound::new(config.outbound.clone(), request_id);
+        outbound.configure(&mut wasi);
         for dir in &config.dirs {
             let perms = if dir.writable {
                 FsPerms::ReadWrite
@@ -126,6 +132,7 @@ impl State {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(config.memory_limit),
             stderr,
+            outbound,
         })
     }
 }

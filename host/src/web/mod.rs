@@ -39,7 +39,7 @@ pub struct Client {
 /// caller has to look at anyway) says: a static file, or a script run in a fresh instance of
 /// `handler` with `sandbox`'s limits.
 #[allow(clippy::too_many_arguments)]
-pub fn respond(
+pub async fn respond(
     handler: &HandlerComponent,
     root: &DocumentRoot,
     route: Route,
@@ -63,7 +63,9 @@ pub fn respond(
         Route::Script(script) => script,
     };
     let guest_request = guest_request(root, script, request, client);
-    let outcome = handler.serve(&guest_request, context, sandbox, timeout);
+    let outcome = handler
+        .serve(&guest_request, context, sandbox, timeout)
+        .await;
     let result = outcome.result.and_then(|response| {
         let mut builder = Response::builder().status(response.status);
         for (name, value) in &response.headers {

@@ -84,7 +84,7 @@ struct Server {
 }
 
 /// Serves until `shutdown` completes, then lets requests in flight finish (up to the grace
-/// period). Runs on a runtime whose blocking threads have a guest-sized stack.
+/// period).
 pub async fn serve(
     functions: Vec<Mounted>,
     options: Options,
@@ -293,13 +293,16 @@ async fn invoke(
         let client = Client {
             ip: Some(peer.ip().to_string()),
         };
-        return in_guest(|| function.respond(route, request, &client, &event).result).await;
+        return function
+            .respond(route, request, &client, &event)
+            .await
+            .result;
     }
     let event = NextEvent {
         body: to_http_v2_event(request, &peer.ip().to_string(), request_id).to_string(),
         ..event
     };
-    let result = in_guest(|| function.invoke(&event).result).await?;
+    let result = function.invoke(&event).await.result?;
     read_proxy_result(&result).map_err(|e| LambdaError::new(types::INTERNAL, e))
 }
 
@@ -339,15 +342,6 @@ fn to_response(
             }
         }
     }
-}
-
-/// Runs `f` (a guest call) on a blocking thread, which has a guest-sized stack.
-async fn in_guest<T: Send>(
-    f: impl FnOnce() -> Result<T, LambdaError> + Send,
-) -> Result<T, LambdaError> {
-    // block_in_place hands this worker's other tasks to another worker and runs `f` here, on
-    // a worker thread (whose stack the runtime made guest-sized), borrowing the request.
-    tokio::task::block_in_place(f)
 }
 
 fn under_prefix(path: &str, prefix: &str) -> bool {

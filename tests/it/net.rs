@@ -1,0 +1,210 @@
+//! The outbound network policy, through the real binary: a Rust guest (`fixture-net`, std::net
+//! over wasi:sockets) connecting to servers on loopback under `host run --allow-outbound` and
+//! the bootstrap's `LAMP_ALLOW_OUTBOUND`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mock_runtime::{Event, MockRuntime, Outcome};
+use serde_json::Value;
+use test_artifacts as guests;
+
+use crate::util::*;
+
+/// A server on a free loopback port that answers each connection with what it read,
+/// uppercased, then closes; or, when `silent`, reads and never answers.
+fn server(silent: bool) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || answer(&mut stream, silent));
+        }
+    });
+    port
+}
+
+fn answer(stream: &mut TcpStream, silent: bool) {
+    if silent {
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    let _ = stream.write_all(text.to_uppercase().as_bytes());
+}
+
+/// `host run` of the net fixture on `event` with `flags`: the result JSON and the log.
+fn reach(event: &str, flags: &[&str]) -> (Value, String) {
+    let mut args = vec!["--event", event];
+    args.extend_from_slice(flags);
+    let out = run(component(guests::FIXTURE_NET), &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let result =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    (result, stderr(&out))
+}
+
+fn connect(target: &str) -> String {
+    format!(r#"{{"connect":"{target}","send":"hello"}}"#)
+}
+
+#[test]
+fn without_a_rule_the_guest_has_no_network_and_the_log_says_how_to_allow_it() {
+    let port = server(false);
+    let (result, log) = reach(&connect(&format!("127.0.0.1:{port}")), &[]);
+    assert!(result["error"].is_string(), "{result}");
+    assert!(
+        log.contains(&format!("127.0.0.1:{port}")) && log.contains("--allow-outbound"),
+        "the WARN line should name the destination and the flag: {log}"
+    );
+    let (result, _) = reach(r#"{"lookup":"localhost"}"#, &[]);
+    assert!(result["error"].is_string(), "{result}");
+}
+
+#[test]
+fn an_allowed_address_is_reachable_and_nothing_else() {
+    let (allowed, other) = (server(false), server(false));
+    let rule = format!("127.0.0.1:{allowed}");
+    let (result, _) = reach(&connect(&rule), &["--allow-outbound", &rule]);
+    assert_eq!(result["reply"], "HELLO", "{result}");
+    let (result, log) = reach(
+        &connect(&format!("127.0.0.1:{other}")),
+        &["--allow-outbound", &rule],
+    );
+    assert!(result["error"].is_string(), "{result}");
+    assert!(log.contains(&format!("127.0.0.1:{other}")), "{log}");
+    // A network and a wildcard port allow both.
+    for rule in ["127.0.0.0/8:*", "*:*"] {
+        let (result, _) = reach(
+            &connect(&format!("127.0.0.1:{other}")),
+            &["--allow-outbound", rule],
+        );
+        assert_eq!(result["reply"], "HELLO", "{rule}: {result}");
+    }
+}
+
+#[test]
+fn a_name_rule_allows_that_name_and_no_lookup_of_any_other() {
+    let port = server(false);
+    let rule = format!("localhost:{port}");
+    let (result, _) = reach(&connect(&rule), &["--allow-outbound", &rule]);
+    assert_eq!(result["reply"], "HELLO", "{result}");
+    // Other names are refused before any resolver sees them.
+    let (result, log) = reach(
+        r#"{"lookup":"not-allowed.example"}"#,
+        &["--allow-outbound", &rule],
+    );
+    assert!(result["error"].is_string(), "{result}");
+    assert!(
+        log.contains("lookup of `not-allowed.example`"),
+        "the refused lookup should be logged: {log}"
+    );
+    // The name rule does not open its address to a connection by number.
+    let (result, _) = reach(
+        &connect(&format!("127.0.0.1:{port}")),
+        &["--allow-outbound", &rule],
+    );
+    assert!(result["error"].is_string(), "{result}");
+}
+
+#[test]
+fn the_metadata_service_is_never_reachable() {
+    for target in ["169.254.169.254:80", "[fd00:ec2::254]:80"] {
+        let (result, log) = reach(&connect(target), &["--allow-outbound", "*:*"]);
+        assert!(result["error"].is_string(), "{target}: {result}");
+        assert!(log.contains("never reachable"), "{target}: {log}");
+    }
+}
+
+#[test]
+fn bad_rules_are_refused_with_the_flag_named() {
+    for rule in ["nohost", "db:99999", "10.0.0.0/40:5432", "bad name:80"] {
+        let out = run(
+            component(guests::FIXTURE_NET),
+            &["--event", "{}", "--allow-outbound", rule],
+        );
+        assert!(!out.status.success(), "{rule} was accepted");
+        assert!(
+            stderr(&out).contains(&format!("--allow-outbound `{rule}`")),
+            "{rule}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// A guest blocked reading a socket that never answers ends at its deadline.
+#[test]
+fn a_guest_blocked_on_a_silent_peer_is_stopped_at_its_deadline() {
+    let port = server(true);
+    let target = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let out = run(
+        component(guests::FIXTURE_NET),
+        &[
+            "--event",
+            &format!(r#"{{"connect":"{target}"}}"#),
+            "--allow-outbound",
+            &target,
+            "--timeout",
+            "1",
+        ],
+    );
+    assert_eq!(
+        error_json(&out)["errorType"],
+        "Sandbox.Timedout",
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "ran {:?}, past its 1 s deadline",
+        started.elapsed()
+    );
+}
+
+/// Under the bootstrap, `LAMP_ALLOW_OUTBOUND` is the policy, and the Runtime API stays out of
+/// reach even when a rule covers its address.
+#[test]
+fn the_bootstrap_takes_its_rules_from_the_environment_and_never_reaches_the_runtime_api() {
+    let mock = MockRuntime::start();
+    let port = server(false);
+    let task = tempfile::tempdir().unwrap();
+    std::fs::copy(component(guests::FIXTURE_NET), task.path().join("net.wasm")).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+        .arg("bootstrap")
+        .env("AWS_LAMBDA_RUNTIME_API", mock.address())
+        .env("_HANDLER", "net")
+        .env("LAMBDA_TASK_ROOT", task.path())
+        .env("LAMP_LAYERS_ROOT", task.path())
+        .env("LAMP_ALLOW_OUTBOUND", "127.0.0.1:*")
+        .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Duration::from_secs(20);
+    mock.push(Event::new(
+        "server",
+        connect(&format!("127.0.0.1:{port}")),
+        deadline,
+    ));
+    mock.push(Event::new("api", connect(&mock.address()), deadline));
+    let outcomes = mock.wait_for_outcomes(2, Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = |id: &str| match &outcomes[id] {
+        Outcome::Response(body) => serde_json::from_str::<Value>(body).unwrap(),
+        other => panic!("{id}: {other:?}"),
+    };
+    assert_eq!(body("server")["reply"], "HELLO");
+    assert!(body("api")["error"].is_string(), "{}", body("api"));
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    assert!(log.contains("Runtime API"), "{log}");
+}
