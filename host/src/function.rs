@@ -256,8 +256,8 @@ impl Function {
     /// configured timeout when it has none), whatever the guest is blocked in. Runs in a
     /// tokio runtime (the guest's host calls are tokio's I/O and timers).
     pub async fn invoke(&self, event: &NextEvent) -> Outcome {
-        if let Some(root) = self.web_root() {
-            return self.invoke_web(root, event).await;
+        if self.web_root().is_some() || self.handler.is_http() {
+            return self.invoke_web(event).await;
         }
         let timeout = timeout_for(event, self.config.timeout);
         let context = self.context(event);
@@ -312,9 +312,37 @@ impl Function {
         .await
     }
 
-    /// A web app's invocation: the HTTP event becomes a request, the response the result in
-    /// the shape the event's integration expects.
-    async fn invoke_web(&self, root: &DocumentRoot, event: &NextEvent) -> Outcome {
+    /// Answers one HTTP request with a `wasi:http` handler ([`HandlerComponent::is_http`]) in
+    /// a fresh instance; `event` gives the deadline and the context. The client's address goes
+    /// in `X-Forwarded-For` when the request has none, as a proxy in front would put it.
+    pub async fn handle_http(
+        &self,
+        request: &http::Request<Bytes>,
+        client: &Client,
+        event: &NextEvent,
+    ) -> Outcome<http::Response<Bytes>> {
+        let timeout = timeout_for(event, self.config.timeout);
+        let context = self.context(event);
+        let sandbox = self.sandbox_for(event);
+        let mut request = request.clone();
+        let headers = request.headers_mut();
+        let https = headers
+            .get("x-forwarded-proto")
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+        if let Some(ip) = &client.ip
+            && !headers.contains_key("x-forwarded-for")
+            && let Ok(value) = http::HeaderValue::from_str(ip)
+        {
+            headers.insert("x-forwarded-for", value);
+        }
+        self.handler
+            .handle_http(request, https, &context, &sandbox, timeout)
+            .await
+    }
+
+    /// An HTTP event's invocation (a web app, or a `wasi:http` handler): the event becomes a
+    /// request, the response the result in the shape the event's integration expects.
+    async fn invoke_web(&self, event: &NextEvent) -> Outcome {
         let refuse = |message: String| Outcome {
             result: Err(LambdaError::new(types::INVALID_EVENT, message)),
             duration: Duration::ZERO,
@@ -329,21 +357,33 @@ impl Function {
             Some(Ok(http_event)) => http_event,
             Some(Err(message)) => return refuse(message),
             None => {
-                return refuse(format!(
-                    "`{}` is a web app (a handler ending in .php) and takes HTTP events (API \
-                     Gateway, ALB, Function URL); this event is not one. For other events, name \
-                     a function as the handler instead (`index` calls index() in index.php)",
-                    root.index.trim_start_matches('/')
-                ));
+                return refuse(match self.web_root() {
+                    Some(root) => format!(
+                        "`{}` is a web app (a handler ending in .php) and takes HTTP events (API \
+                         Gateway, ALB, Function URL); this event is not one. For other events, \
+                         name a function as the handler instead (`index` calls index() in \
+                         index.php)",
+                        root.index.trim_start_matches('/')
+                    ),
+                    None => format!(
+                        "`{}` is a wasi:http handler and takes HTTP events (API Gateway, ALB, \
+                         Function URL); this event is not one",
+                        self.handler.path().display()
+                    ),
+                });
             }
         };
         let client = Client {
             ip: http_event.source_ip.clone(),
         };
-        let route = root.route(http_event.request.uri().path());
-        let outcome = self
-            .respond(route, &http_event.request, &client, event)
-            .await;
+        let outcome = match self.web_root() {
+            Some(root) => {
+                let route = root.route(http_event.request.uri().path());
+                self.respond(route, &http_event.request, &client, event)
+                    .await
+            }
+            None => self.handle_http(&http_event.request, &client, event).await,
+        };
         Outcome {
             result: outcome
                 .result

@@ -277,7 +277,7 @@ fn bad_input_gets_one_clear_line_and_status_2() {
     std::fs::write(&other_world, wat::parse_str("(component)").unwrap()).unwrap();
     assert_bad_input(
         &run(&other_world, &[]),
-        "is not a handler of world `lamp:handler/handler@0.1.0`",
+        "is not a handler (no export `handle` found): it must export `lamp:handler/handler@0.1.0`",
     );
 
     assert_bad_input(

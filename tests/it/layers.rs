@@ -204,10 +204,11 @@ fn every_zip_holds_exactly_its_files_with_fixed_modes() {
 }
 
 /// What a function on our runtime must deploy, `runtime.zip` + `php.zip` (or their arm64
-/// pair), stays under 10 MB (10,000,000 bytes): a size is deterministic, so unlike a time it
-/// can be a test. Bref's PHP layers are ~50 MB.
+/// pair), stays under 16 MB (16,000,000 bytes), the budget of this wave (issue 15: a third of
+/// Bref's 46-53 MB PHP layers, with the network, wasi:http and the extensions real apps need):
+/// a size is deterministic, so unlike a time it can be a test.
 #[test]
-fn the_runtime_and_php_layers_together_stay_under_10_mb() {
+fn the_runtime_and_php_layers_together_stay_under_16_mb() {
     let dist = dist();
     let size = |name: &str| std::fs::metadata(dist.join(name)).unwrap().len();
     for arch in Arch::ALL {
@@ -217,8 +218,8 @@ fn the_runtime_and_php_layers_together_stay_under_10_mb() {
             size(&format!("php{suffix}.zip")),
         );
         assert!(
-            runtime + php < 10_000_000,
-            "runtime{suffix}.zip {runtime} B + php{suffix}.zip {php} B = {} B, over the 10 MB \
+            runtime + php < 16_000_000,
+            "runtime{suffix}.zip {runtime} B + php{suffix}.zip {php} B = {} B, over the 16 MB \
              budget; see layer/README.md for what is in them and what was done to fit",
             runtime + php
         );

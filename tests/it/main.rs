@@ -4,6 +4,7 @@ mod bootstrap;
 mod cli;
 mod docs;
 mod errors;
+mod http;
 mod invoke;
 mod lambda;
 mod layers;

@@ -104,14 +104,14 @@ fn blob() -> Vec<u8> {
 }
 
 /// `host serve` on a free port; stopped (SIGTERM) when dropped.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     log: Arc<Mutex<String>>,
 }
 
 impl Serve {
-    fn start(root: &Path, args: &[&str]) -> Self {
+    pub(crate) fn start(root: &Path, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
             .arg("serve")
             .arg(root)
@@ -153,16 +153,16 @@ impl Serve {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
     /// Waits (a little) for a log line holding `needle`: the log is read by another thread.
-    fn log_has(&self, needle: &str) -> bool {
+    pub(crate) fn log_has(&self, needle: &str) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if self.log().contains(needle) {
@@ -193,7 +193,7 @@ impl Drop for Serve {
     }
 }
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -826,21 +826,26 @@ fn http_events_through_the_bootstrap_answer_in_their_own_shape() {
     let posted = page(&response("v2-post"));
     assert_eq!(posted["post"], json!({"name": "Ada", "n": "é"}));
 
-    match &outcomes["not-http"] {
+    assert_invalid_event(&outcomes["not-http"], "HTTP events");
+}
+
+/// The outcome is a `Runtime.InvalidEvent` whose message says `says`.
+pub(crate) fn assert_invalid_event(outcome: &Outcome, says: &str) {
+    match outcome {
         Outcome::Error { error_type, body } => {
             assert_eq!(
                 error_type.as_deref(),
                 Some("Runtime.InvalidEvent"),
                 "{body}"
             );
-            assert!(body.contains("HTTP events"), "{body}");
+            assert!(body.contains(says), "{body}");
         }
-        other => panic!("not-http: {other:?}"),
+        other => panic!("not an invalid event: {other:?}"),
     }
 }
 
 /// A fixture of the `aws_lambda_events` crate, from its source in the cargo registry.
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let out = Command::new(env!("CARGO"))
@@ -875,7 +880,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -11,6 +11,7 @@
 
 pub mod cache;
 mod failure;
+mod http;
 pub mod loader;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::error::{InitError, LambdaError, types};
 use crate::sandbox::{SandboxConfig, State, net};
@@ -45,9 +47,12 @@ pub use web_world::exports::lamp::handler::web::{Request as WebRequest, Response
 /// A loaded, linked handler, ready to be instantiated per invocation.
 pub struct HandlerComponent {
     engine: wasmtime::Engine,
-    pre: HandlerPre<State>,
+    /// Set when the component exports `lamp:handler/handler` (JSON events).
+    pre: Option<HandlerPre<State>>,
     /// Set when the component also exports `lamp:handler/web` (the PHP runtime).
     web: Option<web_world::WebHandlerPre<State>>,
+    /// Set when the component exports `wasi:http/incoming-handler` (HTTP requests).
+    http: Option<ProxyPre<State>>,
     path: PathBuf,
     /// Time spent linking (WASI into the linker, `instantiate_pre`, export type checks).
     link_time: Duration,
@@ -68,7 +73,8 @@ pub struct Outcome<T = String> {
 
 impl HandlerComponent {
     /// Links `component` (read from `path`, named in errors) against what the host provides:
-    /// WASI 0.2, and nothing else.
+    /// WASI 0.2 (wasi:http included), and nothing else. It must export `lamp:handler/handler`
+    /// or `wasi:http/incoming-handler`.
     pub fn link(
         engine: &wasmtime::Engine,
         component: Component,
@@ -78,6 +84,7 @@ impl HandlerComponent {
         let shown = path.display();
         let mut linker = Linker::<State>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .and_then(|()| net::add_lookup_to_linker(&mut linker))
             .map_err(|e| InitError::new(types::SANDBOX, format!("failed to set up WASI: {e:#}")))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -85,25 +92,33 @@ impl HandlerComponent {
                 types::INCOMPATIBLE_HANDLER,
                 format!(
                     "`{shown}` imports something the host does not provide ({e:#}); a handler may \
-                     import only WASI 0.2 (wasi:cli, wasi:clocks, wasi:filesystem, wasi:io, wasi:random)"
+                     import only WASI 0.2 (wasi:cli, wasi:clocks, wasi:filesystem, wasi:http, wasi:io, \
+                     wasi:random, wasi:sockets)"
                 ),
             )
         })?;
         let web = web_world::WebHandlerPre::new(instance_pre.clone()).ok();
-        let pre = HandlerPre::new(instance_pre).map_err(|e| {
-            InitError::new(
-                types::INCOMPATIBLE_HANDLER,
-                format!(
-                    "`{shown}` is not a handler of world `lamp:handler/handler@0.1.0` ({e:#}); it must \
-                     export `handle: func(event: string, context: context) -> result<string, error>` \
-                     as declared in wit/handler.wit"
-                ),
-            )
-        })?;
+        let http = ProxyPre::new(instance_pre.clone()).ok();
+        let pre = match HandlerPre::new(instance_pre) {
+            Ok(pre) => Some(pre),
+            Err(_) if http.is_some() => None,
+            Err(e) => {
+                return Err(InitError::new(
+                    types::INCOMPATIBLE_HANDLER,
+                    format!(
+                        "`{shown}` is not a handler ({e:#}): it must export \
+                         `lamp:handler/handler@0.1.0` (`handle: func(event: string, context: \
+                         context) -> result<string, error>`, wit/handler.wit) for JSON events, or \
+                         `wasi:http/incoming-handler@0.2` for HTTP requests"
+                    ),
+                ));
+            }
+        };
         Ok(Self {
             engine: engine.clone(),
             pre,
             web,
+            http,
             path: path.to_path_buf(),
             link_time: started.elapsed(),
         })
@@ -124,6 +139,11 @@ impl HandlerComponent {
         self.web.is_some()
     }
 
+    /// Whether the component is a `wasi:http` handler ([`Self::handle_http`]).
+    pub fn is_http(&self) -> bool {
+        self.http.is_some()
+    }
+
     /// Runs one invocation in a fresh instance, ended at `timeout` whatever the guest is
     /// doing (computing, or blocked in a host call such as a sleep or a socket read).
     pub async fn invoke(
@@ -137,13 +157,21 @@ impl HandlerComponent {
             Ok(run) => run,
             Err(outcome) => return outcome,
         };
+        let Some(pre) = &self.pre else {
+            let message = format!(
+                "`{}` is a wasi:http handler: it answers HTTP requests (API Gateway, ALB and \
+                 Function URL events, `host serve`), not JSON events",
+                self.path.display()
+            );
+            return run.finish(Ok(Err(incompatible(message))), sandbox.memory_limit);
+        };
         let Run {
             store,
             instantiated,
             ..
         } = &mut run;
         let called = within(timeout, async {
-            let handler = self.pre.instantiate_async(&mut *store).await?;
+            let handler = pre.instantiate_async(&mut *store).await?;
             *instantiated = Some(Instant::now());
             handler.call_handle(&mut *store, event, context).await
         })
@@ -169,14 +197,7 @@ impl HandlerComponent {
                 "`{}` does not export `lamp:handler/web`, so it cannot serve web requests",
                 self.path.display()
             );
-            return run.finish(
-                Ok(Err(GuestError {
-                    error_type: types::INCOMPATIBLE_HANDLER.into(),
-                    error_message: message,
-                    stack_trace: Vec::new(),
-                })),
-                sandbox.memory_limit,
-            );
+            return run.finish(Ok(Err(incompatible(message))), sandbox.memory_limit);
         };
         let Run {
             store,
@@ -193,6 +214,15 @@ impl HandlerComponent {
         })
         .await;
         run.finish(called, sandbox.memory_limit)
+    }
+}
+
+/// The error of a call the component cannot take.
+fn incompatible(message: String) -> GuestError {
+    GuestError {
+        error_type: types::INCOMPATIBLE_HANDLER.into(),
+        error_message: message,
+        stack_trace: Vec::new(),
     }
 }
 

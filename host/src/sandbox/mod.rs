@@ -9,6 +9,7 @@
 //! Its network is what the [`net`] policy allows: nothing by default.
 
 pub mod env;
+mod http;
 mod limits;
 pub mod net;
 mod output;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// A host directory the guest sees at `guest` (an absolute guest path).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,19 @@ pub struct State {
     pub stderr: LogStream,
     /// The network policy, and what this invocation looked up under it.
     pub outbound: Arc<net::Outbound>,
+    /// `wasi:http`'s context, and its outgoing requests under the policy.
+    pub http: WasiHttpCtx,
+    pub http_hooks: http::HttpHooks,
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
 }
 
 impl WasiView for State {
@@ -132,6 +147,10 @@ impl State {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(config.memory_limit),
             stderr,
+            http: WasiHttpCtx::new(),
+            http_hooks: http::HttpHooks {
+                outbound: outbound.clone(),
+            },
             outbound,
         })
     }

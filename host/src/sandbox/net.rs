@@ -389,6 +389,57 @@ impl Outbound {
         }
     }
 
+    /// The addresses of `host:port` the guest may connect to, for a connection the host makes
+    /// on its behalf (an outgoing `wasi:http` request); `None` (and a WARN) when refused.
+    pub async fn allowed_addresses(&self, host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+        let name = host.trim_start_matches('[').trim_end_matches(']');
+        let (candidates, names) = match parse_ip_literal(name) {
+            Some(ip) => (vec![SocketAddr::new(ip, port)], Vec::new()),
+            None if self.policy.allows_name(name) => {
+                let found = tokio::net::lookup_host((name, port)).await.ok()?;
+                (found.collect(), vec![normal_name(name)])
+            }
+            None => {
+                self.warn_once(
+                    format!("lookup {name}"),
+                    format!(
+                        "refused the guest's request to {name}:{port}: not an allowed name \
+                         (allowed: {}); to allow it, add `{name}:{port}` with --allow-outbound \
+                         (host run/serve/php) or to {ENV_VAR} (the bootstrap)",
+                        self.policy
+                    ),
+                );
+                return None;
+            }
+        };
+        if !names.is_empty() {
+            let mut resolved = self.resolved.lock().unwrap();
+            for addr in &candidates {
+                let known = resolved.entry(effective_ip(addr.ip())).or_default();
+                if !known.contains(&names[0]) {
+                    known.push(names[0].clone());
+                }
+            }
+        }
+        let allowed: Vec<SocketAddr> = candidates
+            .into_iter()
+            .filter(|addr| self.check(*addr, SocketAddrUse::TcpConnect))
+            .collect();
+        (!allowed.is_empty()).then_some(allowed)
+    }
+
+    /// Logs a refused `https://` request (no TLS for the host's own connections yet).
+    pub fn refuse_https(&self, authority: &str) {
+        self.warn_once(
+            format!("https {authority}"),
+            format!(
+                "refused the guest's https request to {authority}: outgoing wasi:http requests \
+                 are plain HTTP in this build (no TLS in the runtime yet); use http:// or open \
+                 a socket (wasi:sockets) and bring TLS in the guest"
+            ),
+        );
+    }
+
     fn warn_once(&self, key: String, message: String) {
         if self.warned.lock().unwrap().insert(key) {
             tracing::warn!(request_id = %self.request_id, "{message}");

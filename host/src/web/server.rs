@@ -276,8 +276,9 @@ async fn read_body(request: Request<Incoming>) -> Result<Request<Bytes>, Respons
     }
 }
 
-/// Runs the request through the function: a web app (which has a `route`) directly, a JSON
-/// handler as a 2.0 event whose result is read as API Gateway reads it.
+/// Runs the request through the function: a web app (which has a `route`) or a `wasi:http`
+/// handler directly, a JSON handler as a 2.0 event whose result is read as API Gateway reads
+/// it.
 async fn invoke(
     function: &Function,
     route: Option<Route>,
@@ -297,6 +298,12 @@ async fn invoke(
             .respond(route, request, &client, &event)
             .await
             .result;
+    }
+    if function.handler.is_http() {
+        let client = Client {
+            ip: Some(peer.ip().to_string()),
+        };
+        return function.handle_http(request, &client, &event).await.result;
     }
     let event = NextEvent {
         body: to_http_v2_event(request, &peer.ip().to_string(), request_id).to_string(),
