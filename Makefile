@@ -60,6 +60,9 @@ bench: setup php
 	target/release/lamp-bench --host target/release/host $(BENCH_FLAGS)
 
 # The example web app (examples/lamp-app) on http://127.0.0.1:8080, as nginx + PHP-FPM would
-# serve it: each request in a fresh instance, /assets/ as static files.
+# serve it: each request in a fresh instance, /assets/ as static files, /rust/* by its Rust
+# wasi:http component (built with the other guests, copied where the template expects it).
 serve: host php
+	$(CARGO) build -p test-artifacts
+	cp target/guests/wasm32-wasip2/release/lamp_app_rust.wasm examples/lamp-app/rust/hello.wasm
 	$(HOST_DEBUG) serve examples/lamp-app/template.yaml --listen 127.0.0.1:8080

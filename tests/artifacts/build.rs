@@ -21,6 +21,7 @@ fn main() {
         "guests/sdk",
         "guests/hello-rust",
         "guests/fixtures",
+        "examples/lamp-app/rust",
         "wit",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -56,7 +57,10 @@ fn main() {
 
 /// Each guest crate's package name and the file stem its cdylib gets.
 fn guest_members(guests: &Path) -> Vec<(String, String)> {
-    let mut dirs = vec![guests.join("hello-rust")];
+    let mut dirs = vec![
+        guests.join("hello-rust"),
+        guests.join("../examples/lamp-app/rust"),
+    ];
     let mut fixtures: Vec<PathBuf> = std::fs::read_dir(guests.join("fixtures"))
         .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();

@@ -1022,14 +1022,29 @@ fn page_time() {
 /// static assets.
 #[test]
 fn the_example_app_works_through_its_template() {
-    let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app/template.yaml");
-    let serve = Serve::start(&template, &[]);
+    // A copy of the app with its Rust route built where the template expects it (`make serve`
+    // puts it there too).
+    let app = tempfile::tempdir().unwrap();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app"),
+        app.path(),
+    );
+    std::fs::copy(
+        crate::util::component(test_artifacts::LAMP_APP_RUST),
+        app.path().join("rust/hello.wasm"),
+    )
+    .unwrap();
+    let serve = Serve::start(&app.path().join("template.yaml"), &[]);
     let http = client();
     let get = |path: &str| http.get(serve.url(path)).send().unwrap();
 
     let home = get("/");
     assert_eq!(home.status(), 200);
     assert!(home.text().unwrap().contains("/assets/site.css"));
+    // The Rust route, a wasi:http component of its own function.
+    let rust: Value =
+        serde_json::from_str(&get("/rust/hello?name=Ada%20L").text().unwrap()).unwrap();
+    assert_eq!(rust, json!({"greeting": "Hello, Ada L", "from": "rust"}));
     let css = get("/assets/site.css");
     assert_eq!(css.headers()[header::CONTENT_TYPE], "text/css");
     assert_eq!(get("/nowhere").status(), 404);
@@ -1087,4 +1102,19 @@ fn the_example_app_works_through_its_template() {
     assert_eq!(page.status(), 200);
     let page = page.text().unwrap();
     assert!(page.contains(&hex(&Sha256::digest(&bytes))), "{page}");
+}
+
+/// Copies the files under `from` (not `target/` folders) into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let (source, dest) = (entry.path(), to.join(entry.file_name()));
+        if source.is_dir() {
+            if entry.file_name() != "target" {
+                std::fs::create_dir_all(&dest).unwrap();
+                copy_tree(&source, &dest);
+            }
+        } else {
+            std::fs::copy(&source, &dest).unwrap();
+        }
+    }
 }
