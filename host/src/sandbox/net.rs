@@ -26,11 +26,11 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, anyhow, bail};
 use wasmtime::component::{HasData, Linker, Resource};
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::SocketError;
 use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{self, HostResolveAddressStream};
 use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddress, Network};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSocketsCtxView};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder};
 
 use super::State;
 
@@ -447,18 +447,27 @@ impl Outbound {
     }
 }
 
+/// A store's data that has a policy ([`Outbound`]) beside its WASI context.
+pub trait HasOutbound: Send {
+    /// The sockets of the WASI context, and the policy.
+    fn policed_lookup(&mut self) -> PolicedLookupView<'_>;
+}
+
+impl HasOutbound for State {
+    fn policed_lookup(&mut self) -> PolicedLookupView<'_> {
+        PolicedLookupView::new(&mut self.wasi, &mut self.table, &self.outbound)
+    }
+}
+
 /// `wasi:sockets/ip-name-lookup` under the policy, in place of wasmtime-wasi's (which
 /// resolves any name): a name the policy does not allow is refused before any resolver sees
-/// it, and the addresses of allowed names are remembered for the connection check.
-pub fn add_lookup_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+/// it, and the addresses of allowed names are remembered for the connection check. Goes after
+/// WASI in the linker.
+pub fn add_lookup_to_linker<T: HasOutbound + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    ip_name_lookup::add_to_linker::<State, PolicedLookup>(linker, |state| PolicedLookupView {
-        sockets: WasiSocketsCtxView {
-            ctx: state.wasi.sockets(),
-            table: &mut state.table,
-        },
-        outbound: &state.outbound,
-    })?;
+    ip_name_lookup::add_to_linker::<T, PolicedLookup>(linker, T::policed_lookup)?;
     linker.allow_shadowing(false);
     Ok(())
 }
@@ -469,9 +478,26 @@ impl HasData for PolicedLookup {
     type Data<'a> = PolicedLookupView<'a>;
 }
 
-struct PolicedLookupView<'a> {
+/// WASI's sockets seen through a policy, for one host call.
+pub struct PolicedLookupView<'a> {
     sockets: WasiSocketsCtxView<'a>,
     outbound: &'a Outbound,
+}
+
+impl<'a> PolicedLookupView<'a> {
+    pub fn new(
+        wasi: &'a mut WasiCtx,
+        table: &'a mut ResourceTable,
+        outbound: &'a Outbound,
+    ) -> Self {
+        Self {
+            sockets: WasiSocketsCtxView {
+                ctx: wasi.sockets(),
+                table,
+            },
+            outbound,
+        }
+    }
 }
 
 impl ip_name_lookup::Host for PolicedLookupView<'_> {
