@@ -108,7 +108,7 @@ fn run_func(
         .get_export_index(&mut *store, Some(&interface), "run")
         .ok_or_else(|| anyhow!("`{name}` has no `run`"))?;
     instance
-        .get_typed_func(&mut *store, &func)
+        .get_typed_func(&mut *store, func)
         .map_err(|e| anyhow!("{e:?}"))
         .with_context(|| format!("`{name}#run` is not `func() -> result`"))
 }
