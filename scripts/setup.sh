@@ -5,7 +5,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(
-  clang-22 lld-22 libclang-rt-22-dev-wasm32 wasi-libc   # PHP -> wasm32-wasi
+  clang-22 lld-22 libclang-rt-22-dev-wasm32             # PHP -> wasm32-wasip2 (its wasi-libc: build.sh)
   llvm-22                                                # llvm-ar/llvm-nm for wasm objects (PHP build)
   php8.2-cli php8.2-curl                                 # peer for benchmarks, run-tests.php driver
   nginx-light php8.2-fpm wrk                             # web benchmark: nginx + PHP-FPM peer, load generator

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Builds PHP 8.2 for wasm32-wasip1 with clang-22 (see /work/shared/notes/php-on-wasi.md):
-#   dist/php-cli.wasm  the PHP CLI, a plain core module (run by `host php`)
-#   dist/php.wasm      the handler component of world lamp:handler/handler (embed SAPI + runtime/)
+# Builds PHP 8.2 for wasm32-wasip2 with clang-22 against Debian's wasi-libc 0.0~git20260423
+# (real sockets over wasi:sockets; see guests/php/README.md and /work/shared/notes/):
+#   dist/php-cli.wasm  the PHP CLI, a wasi:cli/command component (run by `host php`)
+#   dist/php.wasm      the handler component of world lamp:handler/web-handler (embed SAPI +
+#                      runtime/), pre-initialised by wizer
+# Both are made from the core modules by wit-component directly: wasi-libc for wasip2 imports
+# wasi:*@0.2.0 itself and carries its component type, so no preview 1 adapter is involved.
 #
 # Usage: guests/php/build.sh [--force]
 # Env:   LAMP_CACHE  download cache, default ~/.cache/wasm-lamp
@@ -18,7 +22,8 @@
 #                     or CALL (the tarball's executor, which falls back to CALL on wasm32)
 #
 # Unchanged inputs (this script, patches/, compat/, runtime/, the tool, the WIT) make it a no-op;
-# a change in runtime/ or the tool only relinks; anything else rebuilds PHP from a fresh tree.
+# a change in runtime/, the tool or the part of this script after "the components" only
+# relinks; anything else rebuilds PHP from a fresh tree.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +34,13 @@ PHP_DEB_VERSION=8.2.32-1~deb12u1
 PHP_TARBALL=php8.2_${PHP_VERSION}.orig.tar.xz
 # From the Checksums-Sha256 of Debian's php8.2_8.2.32-1~deb12u1.dsc (bookworm main).
 PHP_SHA256=e02aa173c236c12791696254d607da680e6d5516f8f5c2339642de7c4f944bd2
+# The C library: Debian's wasi-libc from trixie-backports (also in sid), the first with
+# wasm32-wasip2 sockets that work for PHP (fcntl O_NONBLOCK, read/write on sockets). Mirrors
+# drop superseded versions, so the .deb is pinned by hash and kept in $LAMP_CACHE.
+WASI_LIBC_VERSION=0.0~git20260423.161b319-2~bpo13+1
+WASI_LIBC_SUITE=trixie-backports
+WASI_LIBC_DEB=wasi-libc_${WASI_LIBC_VERSION}_all.deb
+WASI_LIBC_SHA256=578dd9d29188bfc3ebd9554fdd8b238324a4faac8c169bf0f882956e3fe187de
 
 LAMP_CACHE=${LAMP_CACHE:-$HOME/.cache/wasm-lamp}
 BUILD=${LAMP_PHP_BUILD:-$ROOT/target/php}
@@ -60,7 +72,7 @@ need_setup=0
 for t in clang-22 wasm-ld-22 "$LLVM_BIN/llvm-ar" php8.2 apt-get; do
   command -v "$t" >/dev/null || need_setup=1
 done
-[[ -f /usr/include/wasm32-wasi/stdio.h && -f /usr/lib/llvm-22/lib/clang/22/lib/wasi/libclang_rt.builtins-wasm32.a ]] || need_setup=1
+[[ -f /usr/lib/llvm-22/lib/clang/22/lib/wasi/libclang_rt.builtins-wasm32.a ]] || need_setup=1
 if ((need_setup)); then
   log "toolchain incomplete: running scripts/setup.sh"
   bash "$ROOT/scripts/setup.sh"
@@ -68,8 +80,10 @@ fi
 
 # --- input hashes -----------------------------------------------------------------------------
 # core: what changes the PHP build itself; glue: what only changes the handler link.
-CORE_HASH=$( { sha256sum "$HERE/build.sh" | cut -c1-64; echo "$PHP_SHA256 $PHP_OPT vm=$PHP_VM lto=$PHP_LTO"; hash_files patches compat; } | sha256sum | cut -c1-16)
-GLUE_HASH=$( { echo "$CORE_HASH"; echo "wizer=${LAMP_PHP_WIZER:-1} wasm-opt=$WASM_OPT_FLAGS"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
+# This script counts for the core up to the components' section only.
+COMPONENTS_MARK='^# --- the components'
+CORE_HASH=$( { sed "/$COMPONENTS_MARK/,\$d" "$HERE/build.sh" | sha256sum | cut -c1-64; echo "$PHP_SHA256 $WASI_LIBC_SHA256 $PHP_OPT vm=$PHP_VM lto=$PHP_LTO"; hash_files patches compat; } | sha256sum | cut -c1-16)
+GLUE_HASH=$( { echo "$CORE_HASH"; sha256sum "$HERE/build.sh" | cut -c1-64; echo "wizer=${LAMP_PHP_WIZER:-1} wasm-opt=$WASM_OPT_FLAGS"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
 if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm ]]; then
   log "up to date (inputs $GLUE_HASH): $DIST/php-cli.wasm, $DIST/php.wasm"
@@ -78,6 +92,24 @@ fi
 mkdir -p "$BUILD" "$DIST" "$LAMP_CACHE"
 
 # --- source -----------------------------------------------------------------------------------
+# apt-get with a private sources list and state: the system's apt configuration (no deb-src,
+# bookworm only) stays untouched. $1: a name for the state dir; $2: the sources.list line.
+private_apt() {
+  local apt=$LAMP_CACHE/apt-$1
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+  echo "$2" >"$apt/sources.list"
+  APT_OPTS=(-o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=-
+    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Dir::State::status=/dev/null)
+  apt-get "${APT_OPTS[@]}" -qq update >&2
+}
+
+# The Debian mirror the system uses (deb.debian.org when it names none).
+debian_mirror() {
+  local mirror
+  mirror=$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+  echo "${mirror:-http://deb.debian.org/debian}"
+}
+
 fetch_source() {
   local dir=$LAMP_CACHE/php-src
   local tarball=$dir/$PHP_TARBALL
@@ -85,30 +117,45 @@ fetch_source() {
     echo "$tarball"; return
   fi
   log "downloading $PHP_TARBALL from Debian's php8.2 source package"
-  # A private sources list: the system's apt configuration has no deb-src and stays untouched.
-  local apt=$LAMP_CACHE/apt
-  mkdir -p "$apt/lists/partial" "$dir"
-  local mirror
-  mirror=$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-  echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${mirror:-http://deb.debian.org/debian} bookworm main" >"$apt/sources.list"
-  local opts=(-o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$apt/lists")
-  apt-get "${opts[@]}" -qq update >&2
-  (cd "$dir" && apt-get "${opts[@]}" -qq source --download-only "php8.2=$PHP_DEB_VERSION" >&2)
+  mkdir -p "$dir"
+  private_apt src "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) bookworm main"
+  (cd "$dir" && apt-get "${APT_OPTS[@]}" -qq source --download-only "php8.2=$PHP_DEB_VERSION" >&2)
   echo "$PHP_SHA256  $tarball" | sha256sum -c --quiet || die "$tarball: sha256 mismatch"
   echo "$tarball"
 }
 
+# The wasi-libc .deb (arch all: headers and libraries only), checked against its pinned hash.
+fetch_wasi_libc() {
+  local dir=$LAMP_CACHE/wasi-libc
+  local deb=$dir/$WASI_LIBC_DEB
+  if [[ -f $deb ]] && echo "$WASI_LIBC_SHA256  $deb" | sha256sum -c --quiet 2>/dev/null; then
+    echo "$deb"; return
+  fi
+  log "downloading wasi-libc $WASI_LIBC_VERSION from Debian $WASI_LIBC_SUITE"
+  mkdir -p "$dir"
+  private_apt "$WASI_LIBC_SUITE" "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $WASI_LIBC_SUITE main"
+  (cd "$dir" && apt-get "${APT_OPTS[@]}" -qq download "wasi-libc=$WASI_LIBC_VERSION" >&2)
+  echo "$WASI_LIBC_SHA256  $deb" | sha256sum -c --quiet || die "$deb: sha256 mismatch"
+  echo "$deb"
+}
+
 # --- the wasm toolchain in $BUILD/bin ------------------------------------------------------
 make_toolchain() {
-  local sr=$BUILD/sysroot bin=$BUILD/bin lib=$BUILD/compat
-  rm -rf "$sr" "$bin" "$lib"
+  local sr=$BUILD/sysroot bin=$BUILD/bin lib=$BUILD/compat libc=$BUILD/wasi-libc deb
+  deb=$(fetch_wasi_libc)
+  rm -rf "$sr" "$bin" "$lib" "$libc"
   mkdir -p "$sr/include" "$sr/lib" "$bin" "$lib"
+  dpkg -x "$deb" "$libc"
   # Private sysroot: with the default one clang also searches the host's /usr/include, and
   # glibc headers silently fill the gaps of wasi-libc.
-  for t in wasm32-wasi wasm32-wasip1; do
-    ln -s /usr/include/wasm32-wasi "$sr/include/$t"
-    ln -s /usr/lib/wasm32-wasi "$sr/lib/$t"
-  done
+  ln -s "$libc/usr/include/wasm32-wasip2" "$sr/include/wasm32-wasip2"
+  ln -s "$libc/usr/lib/wasm32-wasip2" "$sr/lib/wasm32-wasip2"
+  # clang's runtime library for the target (libclang-rt-22-dev-wasm32 ships one for every
+  # wasi triple under lib/wasi/).
+  local builtins
+  builtins=$(clang-22 --target=wasm32-wasip2 -print-libgcc-file-name)
+  [[ -f $builtins ]] || die "$builtins missing (clang's wasm32 builtins): run scripts/setup.sh"
+
   # clang runs wasm-opt from PATH after linking at -O; Debian's binaryen 108 cannot read
   # clang-22's output, so a do-nothing wasm-opt goes first on PATH.
   cat >"$bin/wasm-opt" <<'EOF'
@@ -126,9 +173,10 @@ EOF
   cat >"$bin/wasi-cc" <<EOF
 #!/usr/bin/env bash
 # Generated by guests/php/build.sh.
-args=() link=1 force_include=1 lto=$PHP_LTO
+args=() link=1 force_include=1 lto=$PHP_LTO crt=$lib/crt_command.o
 for a in "\$@"; do
   case "\$a" in
+    -mexec-model=reactor) crt=$lib/crt_reactor.o ;;
     # libtool's -export-dynamic exports ~2,200 symbols and keeps their dead code alive.
     -export-dynamic|-rdynamic|-Wl,-export-dynamic|-Wl,--export-dynamic) continue ;;
     -c|-S|-E|-M|-MM) link=0 ;;
@@ -141,7 +189,7 @@ for a in "\$@"; do
   esac
   args+=("\$a")
 done
-pre=(--target=wasm32-wasip1 --sysroot=$sr -isystem $HERE/compat/include -Qunused-arguments
+pre=(--target=wasm32-wasip2 --sysroot=$sr -isystem $HERE/compat/include -Qunused-arguments
   -Wno-deprecated -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_MMAN -D_WASI_EMULATED_GETPID
   -D_WASI_EMULATED_PROCESS_CLOCKS
   -DZEND_ENABLE_ZVAL_LONG64=1
@@ -149,7 +197,13 @@ pre=(--target=wasm32-wasip1 --sysroot=$sr -isystem $HERE/compat/include -Qunused
   -mllvm -wasm-enable-sjlj -mllvm -wasm-use-legacy-eh=false)
 ((force_include)) && pre+=(-include $HERE/compat/wasi_compat.h)
 post=()
-((link)) && post+=(-Wl,-z,stack-size=8388608 -Wl,--strip-debug -L$lib -llampcompat
+# Linking: wasm-ld itself (without -fuse-ld=lld clang-22 runs wasm-component-ld for wasip2);
+# our entry points instead of wasi-libc's crt1 (compat/crt_*.c); chmod, fchmod and mprotect
+# sent to compat/stubs.c's __wrap_ versions (the libc defines them, so a plain definition of
+# ours would be a duplicate symbol).
+((link)) && pre+=(-fuse-ld=lld -nostartfiles)
+((link)) && post+=(\$crt -Wl,-z,stack-size=8388608 -Wl,--strip-debug
+  -Wl,--wrap=chmod -Wl,--wrap=fchmod -Wl,--wrap=mprotect -L$lib -llampcompat
   -lwasi-emulated-signal -lwasi-emulated-mman -lwasi-emulated-getpid
   -lwasi-emulated-process-clocks)
 # LTO (LAMP_PHP_LTO=1): PHP's sources compile to bitcode (not configure's probes nor the compat
@@ -167,10 +221,14 @@ exec /usr/bin/clang-22 "\${pre[@]}" "\${args[@]}" "\${post[@]}"
 EOF
   chmod +x "$bin/wasm-opt" "$bin/wasi-cc"
   # The compat library, linked into everything (configure's probes too, so they see it).
-  for f in stubs.c stubs_net.c sjlj.c sjlj_tag.S; do
+  for f in stubs.c stubs_names.c exit.c sjlj.c sjlj_tag.S; do
     "$bin/wasi-cc" -O2 -c "$HERE/compat/$f" -o "$lib/${f%.*}.o"
   done
   "$LLVM_BIN/llvm-ar" rcs "$lib/liblampcompat.a" "$lib"/*.o
+  # The entry points are objects of their own, one of which every link names (see wasi-cc).
+  for f in crt_command.c crt_reactor.c; do
+    "$bin/wasi-cc" -O2 -c "$HERE/compat/$f" -o "$lib/${f%.*}.o"
+  done
 }
 
 # PHP stamps __DATE__/__TIME__ into its binaries (`php -v`: "built: ..."); clang takes them from
@@ -219,10 +277,15 @@ build_core() {
   (
     cd "$SRC"
     # Empty pkg-config paths keep the host's libraries (valgrind, oniguruma, ...) out.
+    # getaddrinfo: configure runs a test program for it, and when cross-compiling answers "no"
+    # for anything but Linux; without it main/network.c would resolve with gethostbyname.
+    # gethostbyname_r: netdb.h declares it, so configure's compile test finds the six-argument
+    # form, but wasi-libc does not define it (the link fails); PHP then uses gethostbyname.
     PKG_CONFIG_LIBDIR="" PKG_CONFIG_PATH="" \
     CC="$BUILD/bin/wasi-cc" CFLAGS="$PHP_OPT" \
     AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" NM="$LLVM_BIN/llvm-nm" \
     ac_cv_func_getrusage=no ac_cv_struct_flock=no \
+    ac_cv_func_getaddrinfo=yes ac_cv_func_which_gethostbyname_r=no \
     ./configure --host=wasm32-wasi --build=x86_64-pc-linux-gnu --prefix=/usr/local \
       --disable-all --enable-cli --enable-embed=static --disable-cgi --disable-phpdbg \
       --without-pear --without-pcre-jit --disable-fiber-asm --disable-zend-signals \
@@ -245,6 +308,8 @@ if ((FORCE)) || [[ ! -f $BUILD/core.stamp || $(cat "$BUILD/core.stamp") != "$COR
 else
   log "PHP core up to date (inputs $CORE_HASH)"
 fi
+
+# --- the components (a change from here on only relinks: see CORE_HASH) ---------------------
 export PATH=$BUILD/bin:$PATH
 pin_build_date
 
@@ -263,24 +328,27 @@ wasm_opt() { # in out
   node "$dir/node_modules/binaryen/bin/wasm-opt" $WASM_OPT_FLAGS "$1" -o "$2"
 }
 
+log "building lamp-php-tool"
+# With the host in the same build, wasmtime gets the same features as in `cargo test
+# --workspace`, so it is compiled once for both instead of twice. Without PHP's
+# SOURCE_DATE_EPOCH: some of cargo's build scripts watch it, and 11 crates (2 min) would be
+# rebuilt here and again by the next plain `cargo build`.
+(cd "$ROOT" && env -u SOURCE_DATE_EPOCH cargo build -q -p lamp-php-tool -p host)
+TOOL=${CARGO_TARGET_DIR:-$ROOT/target}/debug/lamp-php-tool
+GLUE=$BUILD/glue
+rm -rf "$GLUE" && mkdir -p "$GLUE"
+
+# php-cli.wasm: PHP's CLI is a command (compat/crt_command.c exports wasi:cli/run).
+cli_core=$SRC/sapi/cli/php
 if [[ -n $WASM_OPT_FLAGS ]]; then
-  wasm_opt "$SRC/sapi/cli/php" "$DIST/php-cli.wasm"
-else
-  cp "$SRC/sapi/cli/php" "$DIST/php-cli.wasm"
+  wasm_opt "$cli_core" "$GLUE/php-cli-opt.wasm"
+  cli_core=$GLUE/php-cli-opt.wasm
 fi
+"$TOOL" componentize "$cli_core" -o "$DIST/php-cli.wasm"
 log "php-cli.wasm: $(stat -c %s "$DIST/php-cli.wasm") bytes"
 
-# --- the handler component ------------------------------------------------------------------
+# php.wasm: the handler.
 if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
-  log "building lamp-php-tool"
-  # With the host in the same build, wasmtime gets the same features as in `cargo test
-  # --workspace`, so it is compiled once for both instead of twice. Without PHP's
-  # SOURCE_DATE_EPOCH: some of cargo's build scripts watch it, and 11 crates (2 min) would be
-  # rebuilt here and again by the next plain `cargo build`.
-  (cd "$ROOT" && env -u SOURCE_DATE_EPOCH cargo build -q -p lamp-php-tool -p host)
-  TOOL=$ROOT/target/debug/lamp-php-tool
-  GLUE=$BUILD/glue
-  rm -rf "$GLUE" && mkdir -p "$GLUE"
   "$TOOL" bindgen-c --wit "$ROOT/wit/handler.wit" --world web-handler --out-dir "$GLUE"
   # The prelude, embedded as a C string (line numbers kept: only "<?php" is cut).
   php8.2 -n -r '$s = substr(file_get_contents($argv[1]), 5);
@@ -294,22 +362,26 @@ if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
     objs+=("$o")
   done
   log "linking the handler core module"
-  # A reactor: no main; _initialize runs constructors, lamp_init starts PHP once (and is what
-  # wizer runs at build time), handle serves one request per call.
+  # A reactor: no main; _initialize (compat/crt_reactor.c) runs constructors once, lamp-init
+  # starts PHP (and is what wizer runs at build time), the exports serve one request per call.
+  # -ldl as PHP's own link has it (EXTRA_LIBS): wasi-libc keeps dlopen & co. in libdl.a.
   wasi-cc "$PHP_OPT" -mexec-model=reactor -o "$GLUE/php-handler-core.wasm" "${objs[@]}" "$GLUE"/*_component_type.o \
-    "$SRC/libs/libphp.a" -Wl,--export=lamp_init
+    "$SRC/libs/libphp.a" -ldl
   core=$GLUE/php-handler-core.wasm
   if [[ -n $WASM_OPT_FLAGS ]]; then
     wasm_opt "$core" "$GLUE/php-handler-opt.wasm"
     core=$GLUE/php-handler-opt.wasm
   fi
-  if [[ ${LAMP_PHP_WIZER:-1} == 1 ]]; then
-    log "pre-initialising with wizer (lamp_init)"
-    "$TOOL" wizer "$core" -o "$GLUE/php-handler-wizened.wasm" --init-func lamp_init
-    core=$GLUE/php-handler-wizened.wasm
-  fi
   log "componentizing"
-  "$TOOL" componentize "$core" -o "$DIST/php.wasm"
+  # lamp-init becomes a component export for wizer to call (it stays in php.wasm: see
+  # tool/src/wizer.rs).
+  "$TOOL" componentize "$core" --init-export lamp-init -o "$GLUE/php-handler.wasm"
+  if [[ ${LAMP_PHP_WIZER:-1} == 1 ]]; then
+    log "pre-initialising with wizer (lamp-init)"
+    "$TOOL" wizer "$GLUE/php-handler.wasm" -o "$DIST/php.wasm" --init-func lamp-init
+  else
+    cp "$GLUE/php-handler.wasm" "$DIST/php.wasm"
+  fi
   log "php.wasm: $(stat -c %s "$DIST/php.wasm") bytes"
 fi
 

@@ -26,19 +26,11 @@ int getgroups(int size, gid_t list[]) { (void)size; (void)list; return 0; }
 int getdtablesize(void) { return 1024; }
 pid_t getppid(void) { return 1; }
 
-int gethostname(char *name, size_t len)
-{
-	static const char host[] = "localhost";
-	if (len < sizeof host) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(name, host, sizeof host);
-	return 0;
-}
-
-int chmod(const char *p, mode_t m) { (void)p; (void)m; return 0; }
-int fchmod(int fd, mode_t m) { (void)fd; (void)m; return 0; }
+/* wasi-libc's chmod/fchmod fail with ENOSYS, so every PHP chmod() (Composer, cache
+ * libraries, move_uploaded_file) would warn; build.sh links with -Wl,--wrap=chmod (and
+ * fchmod, mprotect), which sends every call to these __wrap_ functions. */
+int __wrap_chmod(const char *p, mode_t m) { (void)p; (void)m; return 0; }
+int __wrap_fchmod(int fd, mode_t m) { (void)fd; (void)m; return 0; }
 int lchmod(const char *p, mode_t m) { (void)p; (void)m; return 0; }
 
 mode_t umask(mode_t mask)
@@ -53,28 +45,20 @@ FILE *popen(const char *c, const char *m) { (void)c; (void)m; errno = ENOSYS; re
 int pclose(FILE *f) { (void)f; errno = ENOSYS; return -1; }
 
 /* Only fiber stacks ask for guard pages: failing here makes `new Fiber` fail with a clear
- * exception instead of crashing on the first switch (there is no ucontext on WASI). */
-int mprotect(void *a, size_t l, int p) { (void)a; (void)l; (void)p; errno = ENOTSUP; return -1; }
+ * exception instead of crashing on the first switch (there is no ucontext on WASI).
+ * wasi-libc's emulated mprotect succeeds, so calls are wrapped to this (see chmod). */
+int __wrap_mprotect(void *a, size_t l, int p) { (void)a; (void)l; (void)p; errno = ENOTSUP; return -1; }
 int madvise(void *a, size_t l, int adv) { (void)a; (void)l; (void)adv; return 0; }
 
 int flock(int fd, int op) { (void)fd; (void)op; return 0; }
 
-int socket(int d, int t, int p) { (void)d; (void)t; (void)p; errno = ENOSYS; return -1; }
+/* stream_socket_pair() and proc_open() pipes: WASI has no socket pairs. */
 int socketpair(int d, int t, int p, int fds[2]) { (void)d; (void)t; (void)p; (void)fds; errno = ENOSYS; return -1; }
-int bind(int fd, const struct sockaddr *a, unsigned int l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
-int connect(int fd, const struct sockaddr *a, unsigned int l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
-int listen(int fd, int b) { (void)fd; (void)b; errno = ENOSYS; return -1; }
-int setsockopt(int fd, int lv, int n, const void *v, unsigned int l) { (void)fd; (void)lv; (void)n; (void)v; (void)l; errno = ENOSYS; return -1; }
-int getsockname(int fd, struct sockaddr *a, unsigned int *l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
-int getpeername(int fd, struct sockaddr *a, unsigned int *l) { (void)fd; (void)a; (void)l; errno = ENOSYS; return -1; }
-
-long sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a, unsigned int l) { (void)fd; (void)b; (void)n; (void)f; (void)a; (void)l; errno = ENOSYS; return -1; }
-long recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, unsigned int *l) { (void)fd; (void)b; (void)n; (void)f; (void)a; (void)l; errno = ENOSYS; return -1; }
 
 /* Only a fallback of PHP's (mkstemp is used first); refuse rather than race. */
 char *mktemp(char *t) { if (t && *t) { *t = '\0'; } return t; }
 
-/* wasi-libc (2022) declares mkstemp but does not define it; PHP's tempnam(), tmpfile() and
+/* wasi-libc declares mkstemp but does not define it; PHP's tempnam(), tmpfile() and
  * php://temp spill files need it. Random names from getentropy, created with O_EXCL. */
 int mkstemp(char *t)
 {

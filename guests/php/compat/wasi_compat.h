@@ -2,10 +2,11 @@
  * Force-included (-include) into every PHP and glue translation unit, but not into autoconf's
  * conftest.c, whose `char f();` probes clash with real prototypes.
  *
- * Debian's 2022 wasi-libc hides what WASI cannot do (processes, users, permissions, dup,
- * sockets beyond the basics). PHP's sources call those functions unconditionally in places,
- * so they are declared here and defined in stubs.c, mostly failing with ENOSYS. Nothing here
- * changes behaviour that works on WASI.
+ * wasi-libc (wasm32-wasip2, Debian's 0.0~git20260423) hides what WASI cannot do (processes,
+ * users, permissions, dup). PHP's sources call those functions unconditionally in places, so
+ * they are declared here and defined in stubs.c and stubs_names.c, mostly failing with ENOSYS.
+ * Sockets and name lookups are the libc's own (wasi:sockets). Nothing here changes behaviour
+ * that works on WASI.
  */
 #ifndef LAMP_WASI_COMPAT_H
 #define LAMP_WASI_COMPAT_H
@@ -30,12 +31,10 @@ gid_t getgid(void);
 gid_t getegid(void);
 int getgroups(int size, gid_t list[]);
 int getdtablesize(void);
-int gethostname(char *name, size_t len);
 pid_t getppid(void);
 
-/* sys/stat.h: WASI has no permission bits */
-int chmod(const char *path, mode_t mode);
-int fchmod(int fd, mode_t mode);
+/* sys/stat.h: WASI has no permission bits (chmod and fchmod are the libc's, which fail with
+ * ENOSYS; build.sh links them to stubs.c's with -Wl,--wrap) */
 int lchmod(const char *path, mode_t mode);
 mode_t umask(mode_t mask);
 
@@ -43,23 +42,11 @@ mode_t umask(mode_t mask);
 struct _IO_FILE *popen(const char *command, const char *mode);
 int pclose(struct _IO_FILE *stream);
 
-/* sys/mman.h extras the emulation lacks */
-int mprotect(void *addr, size_t len, int prot);
+/* sys/mman.h: the emulation's madvise is missing (mprotect is wrapped like chmod) */
 int madvise(void *addr, size_t len, int advice);
 
-/* sys/socket.h: WASI preview 1 can use sockets it is given, not make them */
-struct sockaddr;
-int socket(int domain, int type, int protocol);
+/* sys/socket.h declares socketpair only for upstream musl: WASI has no socket pairs */
 int socketpair(int domain, int type, int protocol, int fds[2]);
-int bind(int fd, const struct sockaddr *addr, unsigned int len);
-int connect(int fd, const struct sockaddr *addr, unsigned int len);
-int listen(int fd, int backlog);
-int setsockopt(int fd, int level, int name, const void *value, unsigned int len);
-int getsockname(int fd, struct sockaddr *__restrict addr, unsigned int *__restrict len);
-int getpeername(int fd, struct sockaddr *__restrict addr, unsigned int *__restrict len);
-long sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr, unsigned int alen);
-long recvfrom(int fd, void *__restrict buf, size_t len, int flags, struct sockaddr *__restrict addr,
-              unsigned int *__restrict alen);
 
 /* stdlib.h */
 char *mktemp(char *template_);
@@ -69,24 +56,14 @@ int mkstemp(char *template_);
 /* sys/file.h declares flock but wasi-libc does not define it; WASI has one process per file. */
 int flock(int fd, int operation);
 
-/* socket constants PHP's network code names even when it cannot use them */
-#ifndef SOMAXCONN
-# define SOMAXCONN 128
-#endif
+/* socket constants wasi-libc leaves out that PHP's network code names (xp_socket.c): musl's
+ * values, which no other MSG_ flag of wasi-libc uses; recv/send with MSG_OOB then fail with
+ * EOPNOTSUPP, as the libc answers any flag it does not know */
 #ifndef MSG_OOB
 # define MSG_OOB 0x0001
 #endif
-#ifndef POLLPRI
-# define POLLPRI 0x0002
-#endif
-#ifndef SO_ERROR
-# define SO_ERROR 4
-#endif
 #ifndef PF_UNIX
-# define PF_UNIX 3 /* = wasi-libc's AF_UNIX */
-#endif
-#ifndef SOL_IP
-# define SOL_IP 0
+# define PF_UNIX AF_UNIX
 #endif
 
 #ifdef __cplusplus

@@ -4,8 +4,8 @@
  *
  * - lamp_start() starts PHP's module, and lamp_request_start() a request in which the prelude
  *   (prelude.php, embedded as LAMP_PRELUDE by build.sh) is compiled and run; handle() does
- *   both when they are not done yet. Wizer runs the exported lamp_init(), which does both,
- *   at build time: every instance starts from that snapshot, inside a started request.
+ *   both when they are not done yet. Wizer runs the exported lamp-init, which does both, at
+ *   build time: every instance starts from that snapshot, inside a started request.
  * - handle() is one PHP request: the loader (requires the user's script in the global scope),
  *   Lamp\run (finds and calls the handler), the end of the request (lamp_request_finish). An
  *   instance serves one handle().
@@ -25,7 +25,6 @@
 #include "zend_exceptions.h"
 #include "ext/standard/basic_functions.h" /* php_call_shutdown_functions */
 
-#include <wasi/api.h>
 #include <wasi/libc.h>
 #include <wasi/libc-environ.h>
 
@@ -107,20 +106,37 @@ static void lamp_request_start(void)
 	} zend_end_try();
 }
 
-/* The pre-initialisation entry point: wizer runs it at build time and snapshots the result. */
-__attribute__((export_name("lamp_init")))
+/* The pre-initialisation entry point: wizer runs it at build time and snapshots the result
+ * (a component export: `lamp-init: func()`, added by lamp-php-tool componentize).
+ *
+ * A snapshot keeps memory, not WASI resources: every instance starts with empty handle tables.
+ * wasi-libc (wasip2) holds handles in memory that it fetched lazily (stdio streams and their
+ * pollables, preopened directories, open files), which would be stale in every instance, so
+ * they are all dropped here: __wasilibc_reset_preopens() closes every descriptor and forgets
+ * the preopens; stdio (fds 0-2, the same numbers) and preopens are fetched again on first use.
+ * Wizer (lamp-php-tool) checks that the host's resource table is empty afterwards. */
+__attribute__((export_name("lamp-init")))
 void lamp_init(void)
 {
+	/* The snapshot keeps this export (see lamp-php-tool wizer): once is all it does. */
+	static bool initialised;
+	if (initialised) {
+		return;
+	}
+	initialised = true;
 	lamp_start();
 	if (lamp_state == STARTED) {
 		lamp_request_start();
 	}
+	fflush(stdout);
+	fflush(stderr);
+	__wasilibc_reset_preopens();
 	from_snapshot = true;
 }
 
-/* wasi-libc reads the preopened directories (in a constructor) and the environment (on first
- * getenv) once. When this module was pre-initialised by wizer, both were read at build time,
- * where there were none: read them again, once per instance, before PHP looks at either. */
+/* wasi-libc reads the environment once (on first getenv, or eagerly in a constructor when
+ * `environ` is used). In a module pre-initialised by wizer it was read at build time, where
+ * there was none: read it again, once per instance, before PHP looks at it. */
 static void refresh_wasi_state(void)
 {
 	if (!from_snapshot) {
@@ -129,27 +145,6 @@ static void refresh_wasi_state(void)
 	from_snapshot = false;
 	__wasilibc_deinitialize_environ();
 	__wasilibc_initialize_environ();
-	/* Preopens are the descriptors from 3 up that have a prestat. */
-	for (__wasi_fd_t fd = 3;; fd++) {
-		__wasi_prestat_t prestat;
-		if (__wasi_fd_prestat_get(fd, &prestat) != __WASI_ERRNO_SUCCESS) {
-			break;
-		}
-		if (prestat.tag != __WASI_PREOPENTYPE_DIR) {
-			continue;
-		}
-		size_t len = prestat.u.dir.pr_name_len;
-		char *name = malloc(len + 1);
-		if (name == NULL) {
-			break;
-		}
-		if (__wasi_fd_prestat_dir_name(fd, (uint8_t *)name, len) == __WASI_ERRNO_SUCCESS) {
-			name[len] = '\0';
-			__wasilibc_register_preopened_fd((int)fd, name); /* keeps name: never freed */
-		} else {
-			free(name);
-		}
-	}
 }
 
 /* --- WIT values in and out (the canonical ABI owns these with malloc/free) -------------- */

@@ -1,17 +1,21 @@
-//! `host php`: PHP's CLI (`php-cli.wasm`, a wasm32-wasip1 core module) run like a native `php`,
-//! with the current directory and `/tmp` mapped in.
+//! `host php`: PHP's CLI (`php-cli.wasm`, a `wasi:cli/command` component) run like a native
+//! `php`, with the current directory and `/tmp` mapped in.
 //!
 //! It exists for PHP's own test suite (`guests/php/run-phpt.sh` runs `run-tests.php` with this
 //! as the PHP under test) and for trying PHP code locally. `run-tests.php` starts it hundreds
-//! of times, so the compiled module goes through the compile cache (Cranelift needs ~1.5 s for
-//! PHP; mapping the cached code takes milliseconds).
+//! of times, so the compiled component goes through the compile cache (Cranelift needs ~1.5 s
+//! for PHP; mapping the cached code takes milliseconds).
+//!
+//! The guest runs through wasmtime-wasi's async preview 2 bindings on a current-thread tokio
+//! runtime, like every other guest of the host. The network stays denied (the
+//! `WasiCtxBuilder` defaults: no TCP, UDP or name lookups).
 
 use std::path::Path;
 
 use anyhow::{Context as _, Result, anyhow};
-use wasmtime::{Caller, Engine, Linker, Module, Store};
-use wasmtime_wasi::p1::{self, WasiP1Ctx};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime::component::{Component, Instance, Linker, ResourceTable, TypedFunc};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::component::cache::{Cache, Compiled};
 use crate::component::loader::read_wasm;
@@ -22,20 +26,58 @@ use crate::sandbox::env::{self, Mode};
 /// returns PHP's exit status. Runs on the calling thread: give it a guest-sized stack.
 pub fn run(wasm: &Path, args: &[String], given: Vec<(String, String)>) -> Result<u8> {
     let engine = engine::build_engine(EngineOptions { max_instances: 1 })?;
-    let module = load_module(&engine, wasm)?;
-    let mut store = Store::new(&engine, wasi(args, given)?.build_p1());
+    let component = load_component(&engine, wasm)?;
+    run_command(&engine, &component, wasi(args, given)?)
+        .with_context(|| format!("failed to run {}", wasm.display()))
+}
+
+/// The store's data for one run of the CLI.
+pub struct CliState {
+    /// Arguments, environment, stdio and preopens of this run.
+    ctx: WasiCtx,
+    /// The guest's WASI resources (streams, descriptors, sockets).
+    table: ResourceTable,
+}
+
+impl WasiView for CliState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Runs a `wasi:cli/command` component to its end and returns its exit status: 0 when `run`
+/// returns `ok`, 1 for `err`, else the status it passed to `wasi:cli/exit` (PHP exits with
+/// `exit-with-code`, so a fatal error's 255 arrives as 255: `guests/php/compat/exit.c`).
+/// Shared with `lamp-php-tool cli`, which brings its own engine.
+pub fn run_command(engine: &Engine, component: &Component, wasi: WasiCtxBuilder) -> Result<u8> {
+    let mut wasi = wasi;
+    let state = CliState {
+        ctx: wasi.build(),
+        table: ResourceTable::new(),
+    };
+    let mut store = Store::new(engine, state);
     // The engine interrupts on epochs (for Lambda deadlines); a CLI run has no deadline.
     store.set_epoch_deadline(u64::MAX / 2);
-    let instance = linker(&engine)?
-        .instantiate(&mut store, &module)
-        .map_err(|e| anyhow!("{e:?}"))
-        .with_context(|| format!("failed to instantiate {}", wasm.display()))?;
-    let start = instance
-        .get_typed_func::<(), ()>(&mut store, "_start")
-        .map_err(|e| anyhow!("{e:?}"))
-        .context("php-cli.wasm has no _start")?;
-    match start.call(&mut store, ()) {
-        Ok(()) => Ok(0),
+    let linker = linker(engine)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start a tokio runtime")?;
+    let outcome = runtime.block_on(async {
+        let instance = linker
+            .instantiate_async(&mut store, component)
+            .await
+            .map_err(|e| anyhow!("{e:?}"))
+            .context("failed to instantiate the command")?;
+        let run = run_func(&mut store, &instance, component)?;
+        Ok::<_, anyhow::Error>(run.call_async(&mut store, ()).await.map(|(r,)| r))
+    })?;
+    match outcome {
+        Ok(Ok(())) => Ok(0),
+        Ok(Err(())) => Ok(1),
         Err(err) => match err.downcast_ref::<I32Exit>() {
             Some(I32Exit(status)) => Ok(*status as u8),
             None => Err(anyhow!("{err:?}").context("php trapped")),
@@ -43,14 +85,51 @@ pub fn run(wasm: &Path, args: &[String], given: Vec<(String, String)>) -> Result
     }
 }
 
-/// The compiled module, through the compile cache when there is one.
-fn load_module(engine: &Engine, wasm: &Path) -> Result<Module> {
+/// `run` of the command's `wasi:cli/run@0.2.x` export. Looked up by hand: the generated
+/// `Command` bindings ask for exactly the version wasmtime-wasi was built with (0.2.12), while
+/// wasi-libc's `crt1-command.o` (and ours) export `wasi:cli/run@0.2.0`.
+fn run_func(
+    store: &mut Store<CliState>,
+    instance: &Instance,
+    component: &Component,
+) -> Result<TypedFunc<(), (Result<(), ()>,)>> {
+    let engine = store.engine().clone();
+    let name = component
+        .component_type()
+        .exports(&engine)
+        .map(|(name, _)| name)
+        .find(|name| name.starts_with("wasi:cli/run@0.2."))
+        .ok_or_else(|| anyhow!("not a command: it exports no `wasi:cli/run@0.2.x`"))?
+        .to_string();
+    let interface = instance
+        .get_export_index(&mut *store, None, &name)
+        .ok_or_else(|| anyhow!("`{name}` is not an instance"))?;
+    let func = instance
+        .get_export_index(&mut *store, Some(&interface), "run")
+        .ok_or_else(|| anyhow!("`{name}` has no `run`"))?;
+    instance
+        .get_typed_func(&mut *store, func)
+        .map_err(|e| anyhow!("{e:?}"))
+        .with_context(|| format!("`{name}#run` is not `func() -> result`"))
+}
+
+/// WASI preview 2 (wasmtime-wasi's async bindings), as every `wasi:cli/command` needs.
+pub fn linker(engine: &Engine) -> Result<Linker<CliState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("failed to add WASI to the linker")?;
+    Ok(linker)
+}
+
+/// The compiled component, through the compile cache when there is one.
+fn load_component(engine: &Engine, wasm: &Path) -> Result<Component> {
     let bytes = read_wasm(wasm)?;
     let compiled = match Cache::default_for(false) {
         Some(cache) => cache
-            .get_or_compile::<Module>(engine, &bytes)
-            .map(|(m, _)| m),
-        None => <Module as Compiled>::compile(engine, &bytes),
+            .get_or_compile::<Component>(engine, &bytes)
+            .map(|(c, _)| c),
+        None => <Component as Compiled>::compile(engine, &bytes),
     };
     compiled
         .map_err(|e| anyhow!("{e:?}"))
@@ -91,25 +170,4 @@ fn wasi(args: &[String], given: Vec<(String, String)>) -> Result<WasiCtxBuilder>
             .with_context(|| format!("failed to map {}", host.display()))?;
     }
     Ok(wasi)
-}
-
-/// WASI preview 1, with `proc_exit` that keeps PHP's exit status: wasmtime-wasi turns
-/// statuses >= 126 into an error rather than an `I32Exit`, and PHP exits 255 on fatal errors,
-/// which run-tests.php checks.
-pub fn linker(engine: &Engine) -> Result<Linker<WasiP1Ctx>> {
-    let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-    p1::add_to_linker_sync(&mut linker, |cx| cx)
-        .map_err(|e| anyhow!("{e:?}"))
-        .context("failed to add WASI to the linker")?;
-    linker.allow_shadowing(true);
-    linker
-        .func_wrap(
-            "wasi_snapshot_preview1",
-            "proc_exit",
-            |_caller: Caller<'_, WasiP1Ctx>, status: i32| -> Result<(), wasmtime::Error> {
-                Err(wasmtime::Error::new(I32Exit(status)))
-            },
-        )
-        .map_err(|e| anyhow!("{e:?}"))?;
-    Ok(linker)
 }

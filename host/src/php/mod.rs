@@ -1,8 +1,8 @@
 //! PHP: where its two builds are found, and the PHP CLI (`host php`).
 //!
 //! `php.wasm` (or the `php.cwasm` made from it) is the handler component that runs PHP
-//! scripts as Lambda handlers; `php-cli.wasm` is the command-line interpreter, a wasip1 core
-//! module, for PHP's own test suite. Both are looked up the same way ([`find_runtime`],
+//! scripts as Lambda handlers; `php-cli.wasm` is the command-line interpreter, a `wasi:cli`
+//! command component, for PHP's own test suite. Both are looked up the same way ([`find_runtime`],
 //! [`find_cli`]): what the user names, then the layers (the runtime only), then where a
 //! development build puts them.
 //!

@@ -1,6 +1,6 @@
 /* Shadows wasi-libc's sockaddr_un, which has no sun_path while AF_UNIX is defined: PHP's
  * network code then does not compile. With the field it compiles; Unix sockets still fail at
- * run time (socket() is ENOSYS, stubs.c). */
+ * run time (wasi-libc's socket(AF_UNIX, ...) fails: WASI sockets are TCP and UDP only). */
 #ifndef __wasilibc___struct_sockaddr_un_h
 #define __wasilibc___struct_sockaddr_un_h
 

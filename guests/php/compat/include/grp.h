@@ -1,4 +1,4 @@
-/* No group database on WASI: lookups find nothing (../stubs_net.c). */
+/* No group database on WASI: lookups find nothing (../stubs_names.c). */
 #ifndef LAMP_GRP_H
 #define LAMP_GRP_H
 

@@ -1,4 +1,4 @@
-/* No user database on WASI: lookups find nobody (../stubs_net.c). */
+/* No user database on WASI: lookups find nobody (../stubs_names.c). */
 #ifndef LAMP_PWD_H
 #define LAMP_PWD_H
 

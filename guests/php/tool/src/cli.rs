@@ -4,16 +4,17 @@
 //! touching the host's one engine recipe.
 //!
 //! The defaults match `host/src/engine.rs` as far as code generation goes (exceptions, epoch
-//! interruption, 16 MiB wasm stack, Cranelift `speed`); the module is compiled every run (no
-//! `.cwasm` cache), and the compile time is printed on stderr.
+//! interruption, 16 MiB wasm stack, Cranelift `speed`); the component is compiled every run
+//! (no `.cwasm` cache), and the compile time is printed on stderr.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow};
 use clap::Args;
-use wasmtime::{Config, Engine, Module, OptLevel, ProfilingStrategy, Store};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, OptLevel, ProfilingStrategy};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// Runs php-cli.wasm with the current directory (read-write, as `.` and at its own path) and
 /// `/tmp` mapped, like `host php`.
@@ -74,7 +75,7 @@ impl CliCommand {
         }
         let engine = Engine::new(&config).map_err(|e| anyhow!("{e:?}"))?;
         let t = Instant::now();
-        let module = Module::from_file(&engine, &self.wasm)
+        let component = Component::from_file(&engine, &self.wasm)
             .map_err(|e| anyhow!("{e:?}"))
             .with_context(|| format!("failed to compile {}", self.wasm.display()))?;
         eprintln!(
@@ -100,22 +101,7 @@ impl CliCommand {
         if cwd_guest != "/tmp" {
             wasi.preopened_dir(std::env::temp_dir(), "/tmp", FsPerms::ReadWrite)?;
         }
-        let mut store = Store::new(&engine, wasi.build_p1());
-        store.set_epoch_deadline(u64::MAX / 2);
-        // The host's own linker for php-cli.wasm: the same WASI, the same exit statuses.
-        let linker = host::php::cli::linker(&engine)?;
-        let instance = linker
-            .instantiate(&mut store, &module)
-            .map_err(|e| anyhow!("{e:?}"))?;
-        let start = instance
-            .get_typed_func::<(), ()>(&mut store, "_start")
-            .map_err(|e| anyhow!("{e:?}"))?;
-        match start.call(&mut store, ()) {
-            Ok(()) => Ok(0),
-            Err(err) => match err.downcast_ref::<I32Exit>() {
-                Some(I32Exit(status)) => Ok(*status as u8),
-                None => Err(anyhow!("{err:?}").context("php trapped")),
-            },
-        }
+        // The host's own runner: the same WASI, the same exit statuses.
+        host::php::cli::run_command(&engine, &component, wasi)
     }
 }

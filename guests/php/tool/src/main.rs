@@ -2,10 +2,10 @@
 //!
 //! - `bindgen-c`: C bindings (`<world>.c`, `<world>.h`, `<world>_component_type.o`) for a WIT
 //!   world, which the PHP runtime glue (`guests/php/runtime/`) implements.
-//! - `wizer`: pre-initialises the handler core module (runs PHP's module start-up once at
+//! - `componentize`: makes a component of a wasm32-wasip2 core module (wit-component, no
+//!   adapter), adding the WIT the build needs beyond wasi-libc's.
+//! - `wizer`: pre-initialises the handler component (runs PHP's module start-up once at
 //!   build time and snapshots memory), so each invocation starts from a started PHP.
-//! - `componentize`: wraps a wasm32-wasip1 reactor module into a component with the WASI
-//!   preview 1 reactor adapter.
 //! - `cli`: runs php-cli.wasm with adjustable engine settings, for profiling and measuring.
 
 mod bindgen;
