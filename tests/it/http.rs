@@ -148,7 +148,7 @@ fn http_events_reach_a_wasi_http_component_through_the_bootstrap() {
 }
 
 /// An HTTP server on a free loopback port answering every request with `pong`.
-fn pong_server() -> u16 {
+pub(crate) fn pong_server() -> u16 {
     use std::io::{BufRead as _, BufReader, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -208,3 +208,68 @@ fn the_bootstrap_takes_its_rules_from_the_environment_and_never_reaches_the_runt
     let log = std::fs::read_to_string(log.path()).unwrap();
     assert!(log.contains("Runtime API"), "{log}");
 }
+
+/// PHP (built on the wasm32-wasip2 libc's sockets) under the same policy: `file_get_contents`
+/// of an allowed `http://` URL by IP and by name, and the refused ones with PHP's ordinary
+/// errors and the host's WARN.
+#[test]
+fn php_streams_reach_what_the_policy_allows() {
+    let port = crate::http::pong_server();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("get.php");
+    std::fs::write(
+        &script,
+        r#"<?php function get($e) {
+            $r = @file_get_contents('http://' . $e['to'] . '/ping');
+            return $r === false ? 'error: ' . error_get_last()['message'] : $r;
+        }"#,
+    )
+    .unwrap();
+    let get = |to: &str, rule: Option<&str>| {
+        let event = format!(r#"{{"to":"{to}"}}"#);
+        let mut args = vec!["--event", event.as_str()];
+        if let Some(rule) = rule {
+            args.extend(["--allow-outbound", rule]);
+        }
+        let out = run(&script, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stdout(&out), stderr(&out))
+    };
+    let ip = format!("127.0.0.1:{port}");
+    let name = format!("localhost:{port}");
+    assert_eq!(get(&ip, Some(&ip)).0, "pong");
+    assert_eq!(get(&name, Some(&name)).0, "pong");
+    let (refused, log) = get(&ip, None);
+    assert!(refused.contains("Permission denied"), "{refused}");
+    assert!(
+        log.contains(&ip) && log.contains("--allow-outbound"),
+        "{log}"
+    );
+    let (unknown, log) = get("not-allowed.example:80", Some(&name));
+    assert!(
+        unknown.starts_with("error:") && unknown.contains("getaddrinfo"),
+        "{unknown}"
+    );
+    assert!(log.contains("lookup of `not-allowed.example`"), "{log}");
+}
+
+/// `host php` takes the same policy: nothing without `--allow-outbound`.
+#[test]
+fn host_php_reaches_what_the_policy_allows() {
+    let port = crate::http::pong_server();
+    let target = format!("127.0.0.1:{port}");
+    let code =
+        format!("$r = @file_get_contents('http://{target}/'); echo $r === false ? 'refused' : $r;");
+    let php = |flags: &[&str]| {
+        let out = host()
+            .arg("php")
+            .args(flags)
+            .args(["-r", &code])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(php(&["--allow-outbound", &target]), "pong");
+    assert_eq!(php(&[]), "refused");
+}

@@ -45,8 +45,9 @@ impl PhpCommand {
             )
         })?;
         let env = self.env.pairs()?;
+        let policy = std::sync::Arc::new(self.env.outbound()?);
         // Deep PHP recursion runs on the calling thread's stack: give it room.
-        let status = engine::on_guest_stack(move || php::cli::run(&wasm, &self.args, env))?;
+        let status = engine::on_guest_stack(move || php::cli::run(&wasm, &self.args, env, policy))?;
         Ok(ExitCode::from(status))
     }
 }

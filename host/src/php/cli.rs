@@ -7,10 +7,11 @@
 //! for PHP; mapping the cached code takes milliseconds).
 //!
 //! The guest runs through wasmtime-wasi's async preview 2 bindings on a current-thread tokio
-//! runtime, like every other guest of the host. The network stays denied (the
-//! `WasiCtxBuilder` defaults: no TCP, UDP or name lookups).
+//! runtime, like every other guest of the host. Its network is what `--allow-outbound` opens
+//! (`crate::sandbox::net`), nothing by default.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow};
 use wasmtime::component::{Component, Instance, Linker, ResourceTable, TypedFunc};
@@ -20,14 +21,22 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 use crate::component::cache::{Cache, Compiled};
 use crate::component::loader::read_wasm;
 use crate::engine::{self, EngineOptions};
+use crate::sandbox::NetPolicy;
 use crate::sandbox::env::{self, Mode};
+use crate::sandbox::net::{self, HasOutbound, Outbound, PolicedLookupView};
 
-/// Runs `wasm` with PHP's arguments `args` and the guest environment `given` (`--env`);
-/// returns PHP's exit status. Runs on the calling thread: give it a guest-sized stack.
-pub fn run(wasm: &Path, args: &[String], given: Vec<(String, String)>) -> Result<u8> {
+/// Runs `wasm` with PHP's arguments `args`, the guest environment `given` (`--env`) and the
+/// network `policy` (`--allow-outbound`); returns PHP's exit status. Runs on the calling
+/// thread: give it a guest-sized stack.
+pub fn run(
+    wasm: &Path,
+    args: &[String],
+    given: Vec<(String, String)>,
+    policy: Arc<NetPolicy>,
+) -> Result<u8> {
     let engine = engine::build_engine(EngineOptions { max_instances: 1 })?;
     let component = load_component(&engine, wasm)?;
-    run_command(&engine, &component, wasi(args, given)?)
+    run_command(&engine, &component, wasi(args, given)?, policy)
         .with_context(|| format!("failed to run {}", wasm.display()))
 }
 
@@ -37,6 +46,14 @@ pub struct CliState {
     ctx: WasiCtx,
     /// The guest's WASI resources (streams, descriptors, sockets).
     table: ResourceTable,
+    /// Where the guest may connect.
+    outbound: Arc<Outbound>,
+}
+
+impl HasOutbound for CliState {
+    fn policed_lookup(&mut self) -> PolicedLookupView<'_> {
+        PolicedLookupView::new(&mut self.ctx, &mut self.table, &self.outbound)
+    }
 }
 
 impl WasiView for CliState {
@@ -52,11 +69,19 @@ impl WasiView for CliState {
 /// returns `ok`, 1 for `err`, else the status it passed to `wasi:cli/exit` (PHP exits with
 /// `exit-with-code`, so a fatal error's 255 arrives as 255: `guests/php/compat/exit.c`).
 /// Shared with `lamp-php-tool cli`, which brings its own engine.
-pub fn run_command(engine: &Engine, component: &Component, wasi: WasiCtxBuilder) -> Result<u8> {
+pub fn run_command(
+    engine: &Engine,
+    component: &Component,
+    wasi: WasiCtxBuilder,
+    policy: Arc<NetPolicy>,
+) -> Result<u8> {
     let mut wasi = wasi;
+    let outbound = Outbound::new(policy, "php");
+    outbound.configure(&mut wasi);
     let state = CliState {
         ctx: wasi.build(),
         table: ResourceTable::new(),
+        outbound,
     };
     let mut store = Store::new(engine, state);
     // The engine interrupts on epochs (for Lambda deadlines); a CLI run has no deadline.
@@ -117,6 +142,7 @@ fn run_func(
 pub fn linker(engine: &Engine) -> Result<Linker<CliState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .and_then(|()| net::add_lookup_to_linker(&mut linker))
         .map_err(|e| anyhow!("{e:?}"))
         .context("failed to add WASI to the linker")?;
     Ok(linker)

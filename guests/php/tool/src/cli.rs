@@ -102,6 +102,6 @@ impl CliCommand {
             wasi.preopened_dir(std::env::temp_dir(), "/tmp", FsPerms::ReadWrite)?;
         }
         // The host's own runner: the same WASI, the same exit statuses.
-        host::php::cli::run_command(&engine, &component, wasi)
+        host::php::cli::run_command(&engine, &component, wasi, Default::default())
     }
 }
