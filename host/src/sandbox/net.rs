@@ -400,25 +400,13 @@ impl Outbound {
                 (found.collect(), vec![normal_name(name)])
             }
             None => {
-                self.warn_once(
-                    format!("lookup {name}"),
-                    format!(
-                        "refused the guest's request to {name}:{port}: not an allowed name \
-                         (allowed: {}); to allow it, add `{name}:{port}` with --allow-outbound \
-                         (host run/serve/php) or to {ENV_VAR} (the bootstrap)",
-                        self.policy
-                    ),
-                );
+                self.refuse_name(name, Some(port));
                 return None;
             }
         };
-        if !names.is_empty() {
-            let mut resolved = self.resolved.lock().unwrap();
+        if let Some(name) = names.first() {
             for addr in &candidates {
-                let known = resolved.entry(effective_ip(addr.ip())).or_default();
-                if !known.contains(&names[0]) {
-                    known.push(names[0].clone());
-                }
+                self.remember(addr.ip(), name);
             }
         }
         let allowed: Vec<SocketAddr> = candidates
@@ -436,6 +424,30 @@ impl Outbound {
                 "refused the guest's https request to {authority}: outgoing wasi:http requests \
                  are plain HTTP in this build (no TLS in the runtime yet); use http:// or open \
                  a socket (wasi:sockets) and bring TLS in the guest"
+            ),
+        );
+    }
+
+    /// Notes that the guest's lookup of the allowed `name` gave `ip`, so that the name's rules
+    /// apply to connections to it.
+    fn remember(&self, ip: IpAddr, name: &str) {
+        let mut resolved = self.resolved.lock().unwrap();
+        let names = resolved.entry(effective_ip(ip)).or_default();
+        if !names.iter().any(|known| known == name) {
+            names.push(name.to_string());
+        }
+    }
+
+    /// Logs a lookup of a name no rule allows (`port`: the one the guest wanted, when known).
+    fn refuse_name(&self, name: &str, port: Option<u16>) {
+        let port = port.map_or_else(|| "PORT".to_string(), |p| p.to_string());
+        self.warn_once(
+            format!("lookup {name}"),
+            format!(
+                "refused the guest's lookup of `{name}`: not an allowed name (allowed: {}); to \
+                 allow it, add `{name}:{port}` with --allow-outbound (host run/serve/php) or to \
+                 {ENV_VAR} (the bootstrap)",
+                self.policy
             ),
         );
     }
@@ -508,15 +520,7 @@ impl ip_name_lookup::Host for PolicedLookupView<'_> {
     ) -> Result<Resource<ip_name_lookup::ResolveAddressStream>, SocketError> {
         let literal = parse_ip_literal(&name).is_some();
         if !literal && !self.outbound.policy.allows_name(&name) {
-            self.outbound.warn_once(
-                format!("lookup {name}"),
-                format!(
-                    "refused the guest's lookup of `{name}`: not an allowed name (allowed: {}); to \
-                     allow it, add `{name}:PORT` with --allow-outbound (host run/serve/php) or to \
-                     {ENV_VAR} (the bootstrap)",
-                    self.outbound.policy
-                ),
-            );
+            self.outbound.refuse_name(&name, None);
             return Err(ErrorCode::NameUnresolvable.into());
         }
         let stream =
@@ -562,12 +566,7 @@ impl HostResolveAddressStream for PolicedLookupView<'_> {
         if let Some(address) = next
             && let Some(name) = self.outbound.lookups.lock().unwrap().get(&rep)
         {
-            let ip = effective_ip(to_ip(address));
-            let mut resolved = self.outbound.resolved.lock().unwrap();
-            let names = resolved.entry(ip).or_default();
-            if !names.contains(name) {
-                names.push(name.clone());
-            }
+            self.outbound.remember(to_ip(address), name);
         }
         Ok(next)
     }
