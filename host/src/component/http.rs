@@ -12,7 +12,7 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use super::{Context, GuestError, HandlerComponent, Outcome, Run, incompatible, within};
+use super::{Context, GuestError, HandlerComponent, Outcome, Run, incompatible};
 use crate::error::types;
 use crate::sandbox::SandboxConfig;
 use crate::web::MAX_BODY;
@@ -28,7 +28,7 @@ impl HandlerComponent {
         sandbox: &SandboxConfig,
         timeout: Duration,
     ) -> Outcome<http::Response<Bytes>> {
-        let mut run = match Run::start(&self.engine, context, sandbox, timeout) {
+        let run = match Run::start(&self.engine, context, sandbox, timeout) {
             Ok(run) => run,
             Err(outcome) => return outcome,
         };
@@ -40,12 +40,7 @@ impl HandlerComponent {
             return run.finish(Ok(Err(incompatible(message))), sandbox.memory_limit);
         };
         let scheme = if https { Scheme::Https } else { Scheme::Http };
-        let Run {
-            store,
-            instantiated,
-            ..
-        } = &mut run;
-        let called = within(timeout, async {
+        run.call(sandbox.memory_limit, async |store, instantiated| {
             let proxy = pre.instantiate_async(&mut *store).await?;
             *instantiated = Some(Instant::now());
             let body = request.map(|body| {
@@ -76,8 +71,7 @@ impl HandlerComponent {
                 }
             }
         })
-        .await;
-        run.finish(called, sandbox.memory_limit)
+        .await
     }
 }
 

@@ -153,7 +153,7 @@ impl HandlerComponent {
         sandbox: &SandboxConfig,
         timeout: Duration,
     ) -> Outcome {
-        let mut run = match Run::start(&self.engine, context, sandbox, timeout) {
+        let run = match Run::start(&self.engine, context, sandbox, timeout) {
             Ok(run) => run,
             Err(outcome) => return outcome,
         };
@@ -165,18 +165,12 @@ impl HandlerComponent {
             );
             return run.finish(Ok(Err(incompatible(message))), sandbox.memory_limit);
         };
-        let Run {
-            store,
-            instantiated,
-            ..
-        } = &mut run;
-        let called = within(timeout, async {
+        run.call(sandbox.memory_limit, async |store, instantiated| {
             let handler = pre.instantiate_async(&mut *store).await?;
             *instantiated = Some(Instant::now());
             handler.call_handle(&mut *store, event, context).await
         })
-        .await;
-        run.finish(called, sandbox.memory_limit)
+        .await
     }
 
     /// Serves one web request in a fresh instance (the component must be [`Self::is_web`]),
@@ -188,7 +182,7 @@ impl HandlerComponent {
         sandbox: &SandboxConfig,
         timeout: Duration,
     ) -> Outcome<WebResponse> {
-        let mut run = match Run::start(&self.engine, context, sandbox, timeout) {
+        let run = match Run::start(&self.engine, context, sandbox, timeout) {
             Ok(run) => run,
             Err(outcome) => return outcome,
         };
@@ -199,12 +193,7 @@ impl HandlerComponent {
             );
             return run.finish(Ok(Err(incompatible(message))), sandbox.memory_limit);
         };
-        let Run {
-            store,
-            instantiated,
-            ..
-        } = &mut run;
-        let called = within(timeout, async {
+        run.call(sandbox.memory_limit, async |store, instantiated| {
             let handler = web.instantiate_async(&mut *store).await?;
             *instantiated = Some(Instant::now());
             handler
@@ -212,8 +201,7 @@ impl HandlerComponent {
                 .call_serve(&mut *store, request, context)
                 .await
         })
-        .await;
-        run.finish(called, sandbox.memory_limit)
+        .await
     }
 }
 
@@ -276,6 +264,20 @@ impl Run {
             instantiated: None,
             timeout,
         })
+    }
+
+    /// Makes the guest call `call` (given the store, and where to note when the instance was
+    /// ready) within the deadline, and returns its outcome.
+    async fn call<T>(
+        mut self,
+        memory_limit: usize,
+        call: impl AsyncFnOnce(
+            &mut Store<State>,
+            &mut Option<Instant>,
+        ) -> wasmtime::Result<Result<T, GuestError>>,
+    ) -> Outcome<T> {
+        let called = within(self.timeout, call(&mut self.store, &mut self.instantiated)).await;
+        self.finish(called, memory_limit)
     }
 
     /// The outcome of the call: its result, or whatever went wrong as a [`LambdaError`].
