@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
   qemu-user-static                                       # runs it (and compiles its php.cwasm)
   dpkg-dev                                               # apt-get source
+  tcl                                                    # tclsh: generates SQLite's amalgamation (guests/php/libs.sh)
 )
 RUST_TARGETS=(wasm32-wasip1 wasm32-wasip2 x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 

@@ -67,6 +67,10 @@ hash_files() { # stable hash of file names + contents
   (cd "$HERE" && find "$@" -type f ! -name '*.orig' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
+# The C libraries of the extensions (zlib, SQLite, OpenSSL): recipes and their cache.
+# shellcheck source=libs.sh
+source "$HERE/libs.sh"
+
 # --- toolchain ------------------------------------------------------------------------------
 need_setup=0
 for t in clang-22 wasm-ld-22 "$LLVM_BIN/llvm-ar" php8.2 apt-get; do
@@ -82,10 +86,10 @@ fi
 # core: what changes the PHP build itself; glue: what only changes the handler link.
 # This script counts for the core up to the components' section only.
 COMPONENTS_MARK='^# --- the components'
-CORE_HASH=$( { sed "/$COMPONENTS_MARK/,\$d" "$HERE/build.sh" | sha256sum | cut -c1-64; echo "$PHP_SHA256 $WASI_LIBC_SHA256 $PHP_OPT vm=$PHP_VM lto=$PHP_LTO"; hash_files patches compat; } | sha256sum | cut -c1-16)
+CORE_HASH=$( { sed "/$COMPONENTS_MARK/,\$d" "$HERE/build.sh" | sha256sum | cut -c1-64; echo "$PHP_SHA256 $WASI_LIBC_SHA256 $PHP_OPT vm=$PHP_VM lto=$PHP_LTO"; hash_files patches compat libs libs.sh; } | sha256sum | cut -c1-16)
 GLUE_HASH=$( { echo "$CORE_HASH"; sha256sum "$HERE/build.sh" | cut -c1-64; echo "wizer=${LAMP_PHP_WIZER:-1} wasm-opt=$WASM_OPT_FLAGS"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
-if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm ]]; then
+if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm && -f $DIST/ssl/cert.pem ]]; then
   log "up to date (inputs $GLUE_HASH): $DIST/php-cli.wasm, $DIST/php.wasm"
   exit 0
 fi
@@ -99,7 +103,8 @@ private_apt() {
   mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
   echo "$2" >"$apt/sources.list"
   APT_OPTS=(-o "Dir::Etc::sourcelist=$apt/sources.list" -o Dir::Etc::sourceparts=-
-    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Dir::State::status=/dev/null)
+    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Dir::State::status=/dev/null
+    -o APT::Sandbox::User="$(id -un)")
   apt-get "${APT_OPTS[@]}" -qq update >&2
 }
 
@@ -272,16 +277,17 @@ build_core() {
   select_vm
   make_toolchain
   export PATH=$BUILD/bin:$PATH
+  build_libs
   pin_build_date
   log "configure"
   (
     cd "$SRC"
-    # Empty pkg-config paths keep the host's libraries (valgrind, oniguruma, ...) out.
+    # pkg-config sees our wasm libraries only (libs.sh), never the host's (valgrind, oniguruma, ...).
     # getaddrinfo: configure runs a test program for it, and when cross-compiling answers "no"
     # for anything but Linux; without it main/network.c would resolve with gethostbyname.
     # gethostbyname_r: netdb.h declares it, so configure's compile test finds the six-argument
     # form, but wasi-libc does not define it (the link fails); PHP then uses gethostbyname.
-    PKG_CONFIG_LIBDIR="" PKG_CONFIG_PATH="" \
+    PKG_CONFIG_LIBDIR="$LIBS_PKG_CONFIG_LIBDIR" PKG_CONFIG_PATH="" \
     CC="$BUILD/bin/wasi-cc" CFLAGS="$PHP_OPT" \
     AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" NM="$LLVM_BIN/llvm-nm" \
     ac_cv_func_getrusage=no ac_cv_struct_flock=no \
@@ -289,9 +295,11 @@ build_core() {
     ./configure --host=wasm32-wasi --build=x86_64-pc-linux-gnu --prefix=/usr/local \
       --disable-all --enable-cli --enable-embed=static --disable-cgi --disable-phpdbg \
       --without-pear --without-pcre-jit --disable-fiber-asm --disable-zend-signals \
-      --disable-opcache --without-valgrind --without-sqlite3 \
+      --disable-opcache --without-valgrind \
       --enable-ctype --enable-tokenizer --enable-filter --enable-mbstring --disable-mbregex \
       --enable-session \
+      --with-zlib --with-openssl --enable-mysqlnd --with-mysqli=mysqlnd --enable-pdo \
+      --with-pdo-mysql=mysqlnd --with-pdo-sqlite --with-sqlite3 \
       >"$BUILD/configure.log" 2>&1 || { tail -30 "$BUILD/configure.log"; die "configure failed (log: $BUILD/configure.log)"; }
   )
   log "make -j$JOBS (a few minutes; log: $BUILD/make.log)"
@@ -327,6 +335,33 @@ wasm_opt() { # in out
   # shellcheck disable=SC2086 # the flags are words
   node "$dir/node_modules/binaryen/bin/wasm-opt" $WASM_OPT_FLAGS "$1" -o "$2"
 }
+
+# dist/ssl/cert.pem: the CA certificates PHP trusts (OpenSSL's default file for OPENSSLDIR
+# /etc/ssl, where the host shows this folder to PHP guests, read-only): Mozilla's roots from
+# Debian's ca-certificates, pinned like the libc, concatenated in name order as
+# update-ca-certificates does. They include the Amazon roots that RDS Proxy's certificates
+# chain to (a direct Aurora/RDS connection needs AWS's RDS bundle, given with PDO's SSL_CA).
+CA_CERTIFICATES_VERSION=20250419~deb12u2
+CA_CERTIFICATES_SUITE=bookworm-security
+CA_CERTIFICATES_SHA256=b9f76b5271a7ac373fd5e7e1b5b826a71ddd702b42a0d104955ecb1acfffc94b
+ca_bundle() {
+  local dir=$LAMP_CACHE/ca-certificates deb
+  deb=$dir/ca-certificates_${CA_CERTIFICATES_VERSION}_all.deb
+  if ! { [[ -f $deb ]] && echo "$CA_CERTIFICATES_SHA256  $deb" | sha256sum -c --quiet 2>/dev/null; }; then
+    log "downloading ca-certificates $CA_CERTIFICATES_VERSION from Debian $CA_CERTIFICATES_SUITE"
+    mkdir -p "$dir"
+    private_apt "$CA_CERTIFICATES_SUITE" "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror | sed 's#/debian$#/debian-security#') $CA_CERTIFICATES_SUITE main"
+    (cd "$dir" && apt-get "${APT_OPTS[@]}" -qq download "ca-certificates=$CA_CERTIFICATES_VERSION" >&2) ||
+      die "ca-certificates $CA_CERTIFICATES_VERSION: download failed (put $(basename "$deb") in $dir)"
+    echo "$CA_CERTIFICATES_SHA256  $deb" | sha256sum -c --quiet || die "$deb: sha256 mismatch"
+  fi
+  rm -rf "$BUILD/ca" && mkdir -p "$BUILD/ca" "$DIST/ssl"
+  dpkg -x "$deb" "$BUILD/ca"
+  (cd "$BUILD/ca/usr/share/ca-certificates/mozilla" && find . -name '*.crt' -print0 | LC_ALL=C sort -z |
+    xargs -0 cat) >"$DIST/ssl/cert.pem"
+  log "ssl/cert.pem: $(grep -c 'BEGIN CERTIFICATE' "$DIST/ssl/cert.pem") CA certificates"
+}
+ca_bundle
 
 log "building lamp-php-tool"
 # With the host in the same build, wasmtime gets the same features as in `cargo test
@@ -364,9 +399,11 @@ if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
   log "linking the handler core module"
   # A reactor: no main; _initialize (compat/crt_reactor.c) runs constructors once, lamp-init
   # starts PHP (and is what wizer runs at build time), the exports serve one request per call.
-  # -ldl as PHP's own link has it (EXTRA_LIBS): wasi-libc keeps dlopen & co. in libdl.a.
+  # The extensions' libraries as PHP's own link has them (EXTRA_LDFLAGS, EXTRA_LIBS: libs.sh's
+  # OpenSSL, SQLite, zlib, and -ldl: wasi-libc keeps dlopen & co. in libdl.a).
+  read -ra extra <<<"$(sed -n 's/^EXTRA_LDFLAGS = //p; s/^EXTRA_LIBS = //p' "$SRC/Makefile" | tr '\n' ' ')"
   wasi-cc "$PHP_OPT" -mexec-model=reactor -o "$GLUE/php-handler-core.wasm" "${objs[@]}" "$GLUE"/*_component_type.o \
-    "$SRC/libs/libphp.a" -ldl
+    "$SRC/libs/libphp.a" "${extra[@]}"
   core=$GLUE/php-handler-core.wasm
   if [[ -n $WASM_OPT_FLAGS ]]; then
     wasm_opt "$core" "$GLUE/php-handler-opt.wasm"

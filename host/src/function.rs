@@ -527,11 +527,14 @@ fn sandbox_template(
     if spec.env_mode == Mode::Lambda && spec.layers_root.is_dir() {
         dirs.push(DirMapping::read_only(&spec.layers_root, GUEST_LAYERS_ROOT));
     }
-    dirs.extend(spec.dirs.iter().cloned());
     let mut standard = spec.config.standard_env();
     if let Resolved::Php(php) = resolved {
         standard.extend(php.guest_env());
+        if let Some(ssl) = crate::php::find_ssl_dir(&php.runtime, &spec.layers_root) {
+            dirs.push(DirMapping::read_only(&ssl, crate::php::GUEST_SSL_DIR));
+        }
     }
+    dirs.extend(spec.dirs.iter().cloned());
     let host_env = std::env::vars().filter(|_| spec.env_mode == Mode::Lambda);
     SandboxConfig {
         env: env::guest_env(spec.env_mode, host_env, standard, spec.env.clone()),

@@ -3,9 +3,9 @@
 //! | zip                 | contents                                         | unpacked at  |
 //! |---------------------|--------------------------------------------------|--------------|
 //! | `runtime.zip`       | `bootstrap` (static x86_64 musl `host`, 0755)    | `/opt`       |
-//! | `php.zip`           | `lamp/php.cwasm` (x86_64), `lamp/php.wasm.xz`    | `/opt`       |
+//! | `php.zip`           | `lamp/php.cwasm` (x86_64), `lamp/php.wasm.xz`, `lamp/ssl/cert.pem` | `/opt` |
 //! | `runtime-arm64.zip` | `bootstrap` (static aarch64 musl `host`, 0755)   | `/opt`       |
-//! | `php-arm64.zip`     | `lamp/php.cwasm` (aarch64), `lamp/php.wasm.xz`   | `/opt`       |
+//! | `php-arm64.zip`     | `lamp/php.cwasm` (aarch64), `lamp/php.wasm.xz`, `lamp/ssl/cert.pem` | `/opt` |
 //! | `vendor.zip`        | `vendor/autoload.php`, `vendor/lamp/...`         | `/opt`       |
 //! | `hello-php.zip`     | `src/index.php` (`_HANDLER=index`)               | `/var/task`  |
 //! | `hello-rust.zip`    | `hello.wasm` (`_HANDLER=hello`)                  | `/var/task`  |
@@ -119,6 +119,8 @@ pub struct Inputs {
     pub bootstrap_arm64: PathBuf,
     /// The PHP runtime component (`make php`).
     pub php_wasm: PathBuf,
+    /// The CA certificates PHP trusts (`make php`), shown to PHP guests as `/etc/ssl/cert.pem`.
+    pub ca_bundle: PathBuf,
     /// The folder packed as `vendor/` (autoloader and libraries).
     pub vendor: PathBuf,
     /// The PHP example's handler script.
@@ -139,6 +141,7 @@ impl Inputs {
             bootstrap: bootstrap(Arch::X86_64),
             bootstrap_arm64: bootstrap(Arch::Aarch64),
             php_wasm: root.join("guests/php/dist/php.wasm"),
+            ca_bundle: root.join("guests/php/dist/ssl/cert.pem"),
             vendor: root.join("layer/vendor"),
             hello_php: root.join("examples/hello-php/src/index.php"),
             hello_rust: root.join("target/guests/wasm32-wasip2/release/hello_rust.wasm"),
@@ -165,6 +168,7 @@ impl Inputs {
             (&self.bootstrap, build_bootstrap(Arch::X86_64)),
             (&self.bootstrap_arm64, build_bootstrap(Arch::Aarch64)),
             (&self.php_wasm, "build it with `make php`".to_string()),
+            (&self.ca_bundle, "build it with `make php`".to_string()),
             (
                 &self.vendor,
                 "it is part of the repository (layer/vendor)".to_string(),
@@ -277,6 +281,7 @@ impl<'a> Builder<'a> {
                     packing: Packing::Store,
                     ..Entry::new("lamp/php.wasm.xz", REGULAR, self.php_wasm_xz()?)
                 },
+                Entry::from_file("lamp/ssl/cert.pem", &inputs.ca_bundle, REGULAR)?,
             ],
             ("vendor", _) => tree(&inputs.vendor, "vendor")?,
             ("hello-php", _) => vec![Entry::from_file(

@@ -180,7 +180,11 @@ fn invoke(mock: &MockRuntime, running: &Running, id: &str, body: &str) -> String
 #[test]
 fn every_zip_holds_exactly_its_files_with_fixed_modes() {
     let dist = dist();
-    let php: &[(&str, u32)] = &[("lamp/php.cwasm", 0o644), ("lamp/php.wasm.xz", 0o644)];
+    let php: &[(&str, u32)] = &[
+        ("lamp/php.cwasm", 0o644),
+        ("lamp/php.wasm.xz", 0o644),
+        ("lamp/ssl/cert.pem", 0o644),
+    ];
     let expected: [(&str, &[(&str, u32)]); 7] = [
         ("runtime", &[("bootstrap", 0o755)]),
         ("php", php),

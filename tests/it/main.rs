@@ -4,6 +4,7 @@ mod bootstrap;
 mod cli;
 mod docs;
 mod errors;
+mod extensions;
 mod http;
 mod invoke;
 mod lambda;

@@ -26,7 +26,7 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-fn dist(name: &str) -> PathBuf {
+pub(crate) fn dist(name: &str) -> PathBuf {
     let path = repo().join("guests/php/dist").join(name);
     assert!(
         path.is_file(),
@@ -671,7 +671,7 @@ function index($event) {
 
 // --- host php -------------------------------------------------------------------------------
 
-fn host_php(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Output {
+pub(crate) fn host_php(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Output {
     let mut child = host()
         .arg("php")
         .arg("--php-cli")

@@ -4,58 +4,63 @@ declare(strict_types=1);
 
 namespace LampApp;
 
+use PDO;
+
 /**
- * Guestbook entries in one JSON file in the temp dir: the app's folder is read-only on Lambda,
- * /tmp is writable (and per execution environment, so entries live as long as it does).
+ * Guestbook entries in a database table (see Database: MySQL through RDS Proxy on Lambda,
+ * SQLite in the temp dir when none is configured), created on first use.
  */
 final class Guestbook
 {
-    private const MAX_ENTRIES = 100;
+    private const SHOWN = 100;
 
-    public function __construct(private readonly string $file)
+    public function __construct(private readonly PDO $db)
     {
+        $this->db->exec(match ($db->getAttribute(PDO::ATTR_DRIVER_NAME)) {
+            'mysql' => 'CREATE TABLE IF NOT EXISTS guestbook (
+                id INT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+                name VARCHAR(160) NOT NULL, message TEXT NOT NULL, created_at BIGINT NOT NULL
+            ) DEFAULT CHARSET=utf8mb4',
+            default => 'CREATE TABLE IF NOT EXISTS guestbook (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                name TEXT NOT NULL, message TEXT NOT NULL, created_at INTEGER NOT NULL
+            )',
+        });
     }
 
-    public static function inTempDir(): self
+    public static function open(): self
     {
-        return new self(sys_get_temp_dir() . '/lamp-app-guestbook.json');
+        return new self(Database::connect());
+    }
+
+    /** The database's kind, as PDO names its driver (`sqlite`, `mysql`). */
+    public function driver(): string
+    {
+        return (string) $this->db->getAttribute(PDO::ATTR_DRIVER_NAME);
     }
 
     /** @return list<array{name: string, message: string, time: int}> newest first */
     public function entries(): array
     {
-        $json = @file_get_contents($this->file);
-        if ($json === false || $json === '') {
-            return [];
-        }
-        $entries = json_decode($json, true);
-        return is_array($entries) ? $entries : [];
+        $rows = $this->db->query(
+            'SELECT name, message, created_at FROM guestbook ORDER BY id DESC LIMIT ' . self::SHOWN
+        )->fetchAll();
+        return array_map(static fn (array $row): array => [
+            'name' => (string) $row['name'],
+            'message' => (string) $row['message'],
+            'time' => (int) $row['created_at'],
+        ], $rows);
+    }
+
+    public function count(): int
+    {
+        return (int) $this->db->query('SELECT COUNT(*) FROM guestbook')->fetchColumn();
     }
 
     public function add(string $name, string $message): void
     {
-        // Read, prepend and rewrite under an exclusive lock, so concurrent posts do not lose
-        // each other's entries.
-        $handle = fopen($this->file, 'c+');
-        if ($handle === false) {
-            throw new \RuntimeException("cannot open {$this->file}");
-        }
-        try {
-            flock($handle, LOCK_EX);
-            $entries = json_decode(stream_get_contents($handle) ?: '[]', true);
-            if (!is_array($entries)) {
-                $entries = [];
-            }
-            array_unshift($entries, ['name' => $name, 'message' => $message, 'time' => time()]);
-            $entries = array_slice($entries, 0, self::MAX_ENTRIES);
-            ftruncate($handle, 0);
-            rewind($handle);
-            fwrite($handle, json_encode($entries, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_THROW_ON_ERROR));
-            fflush($handle);
-            flock($handle, LOCK_UN);
-        } finally {
-            fclose($handle);
-        }
+        $insert = $this->db->prepare('INSERT INTO guestbook (name, message, created_at) VALUES (?, ?, ?)');
+        $insert->execute([$name, $message, time()]);
     }
 
     /**

@@ -32,7 +32,7 @@ final class Pages
             session_write_close();
         }
         $author = $_COOKIE['author'] ?? null;
-        $entries = Guestbook::inTempDir()->entries();
+        $entries = Guestbook::open()->entries();
 
         $body = '<h1>' . (is_string($author) ? 'Welcome back, ' . View::e($author) : 'Welcome') . '</h1>';
         if (is_string($flash)) {
@@ -92,7 +92,7 @@ final class Pages
             echo View::page('Guestbook', self::guestbookFormHtml($name, $message, $errors));
             return;
         }
-        Guestbook::inTempDir()->add($name, $message);
+        Guestbook::open()->add($name, $message);
         setcookie('author', $name, [
             'expires' => time() + 30 * 24 * 3600,
             'path' => '/',
@@ -221,7 +221,8 @@ final class Pages
                 'https' => ($_SERVER['HTTPS'] ?? '') !== '' && ($_SERVER['HTTPS'] ?? '') !== 'off',
                 'remote_addr' => $_SERVER['REMOTE_ADDR'] ?? null,
             ],
-            'guestbook_entries' => count(Guestbook::inTempDir()->entries()),
+            'guestbook_entries' => ($guestbook = Guestbook::open())->count(),
+            'database' => $guestbook->driver(),
             'temp_dir' => sys_get_temp_dir(),
             'time' => date(DATE_ATOM),
             'memory_peak_bytes' => memory_get_peak_usage(),

@@ -10,6 +10,8 @@ use clap::Args;
 
 use super::{GuestFlags, LimitFlags};
 use crate::function::{Code, Function, FunctionSpec};
+use crate::sandbox::NetPolicy;
+use crate::sandbox::net;
 use crate::web::server::{self, Mounted, Options};
 use crate::web::template::{self, RouteKey};
 
@@ -131,7 +133,13 @@ impl ServeCommand {
                 self.limits.apply(&mut spec.config)?;
                 spec.env = function.env.clone();
                 spec.env.extend(self.env.pairs()?);
-                spec.outbound = self.env.outbound()?;
+                // The function's own allow-list, as the bootstrap reads it on Lambda.
+                let listed = spec.env.iter().rev().find(|(k, _)| k == net::ENV_VAR);
+                let listed = NetPolicy::parse_list(
+                    listed.map_or("", |(_, v)| v.as_str()),
+                    &format!("{} of function {}", net::ENV_VAR, function.name),
+                )?;
+                spec.outbound = self.env.outbound()?.with(listed);
                 spec.max_instances = instances;
                 specs.push((function.name, spec, function.routes));
             }

@@ -36,7 +36,7 @@ pub fn run(
 ) -> Result<u8> {
     let engine = engine::build_engine(EngineOptions { max_instances: 1 })?;
     let component = load_component(&engine, wasm)?;
-    run_command(&engine, &component, wasi(args, given)?, policy)
+    run_command(&engine, &component, wasi(wasm, args, given)?, policy)
         .with_context(|| format!("failed to run {}", wasm.display()))
 }
 
@@ -163,8 +163,9 @@ fn load_component(engine: &Engine, wasm: &Path) -> Result<Component> {
 }
 
 /// The guest's WASI world: the host's stdio, PHP's arguments, the environment the policy
-/// gives, the current directory read-write at its own absolute path and as `.`, and `/tmp`.
-fn wasi(args: &[String], given: Vec<(String, String)>) -> Result<WasiCtxBuilder> {
+/// gives, the current directory read-write at its own absolute path and as `.`, `/tmp`, and
+/// the CA certificates read-only as handlers see them.
+fn wasi(wasm: &Path, args: &[String], given: Vec<(String, String)>) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio()
         // Synchronous, one guest: file system calls may block this thread (see sandbox/mod.rs).
@@ -194,6 +195,12 @@ fn wasi(args: &[String], given: Vec<(String, String)>) -> Result<WasiCtxBuilder>
         wasi.preopened_dir(&host, guest, FsPerms::ReadWrite)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("failed to map {}", host.display()))?;
+    }
+    let layers_root = Path::new(crate::resolve::GUEST_LAYERS_ROOT);
+    if let Some(ssl) = super::find_ssl_dir(wasm, layers_root) {
+        wasi.preopened_dir(&ssl, super::GUEST_SSL_DIR, FsPerms::ReadOnly)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to map {}", ssl.display()))?;
     }
     Ok(wasi)
 }

@@ -48,6 +48,24 @@ pub fn find_cli(explicit: Option<&Path>) -> Result<PathBuf, Vec<PathBuf>> {
     }
 }
 
+/// Where PHP guests see the CA certificates they trust: OpenSSL's `OPENSSLDIR` in our build
+/// (guests/php/libs.sh), so `cert.pem` in it is the default file of PHP's streams, mysqlnd
+/// and every other OpenSSL user, with no configuration.
+pub const GUEST_SSL_DIR: &str = "/etc/ssl";
+
+/// The folder holding the `cert.pem` that PHP guests see as [`GUEST_SSL_DIR`] (read-only): the
+/// `ssl/` beside the PHP component `beside`, else in the layers' `lamp/` folder (the php layer
+/// ships `lamp/ssl/cert.pem`), else where a development build puts it. `None` when there is
+/// none: TLS peers then fail verification unless the script names its own CA file.
+pub fn find_ssl_dir(beside: &Path, layers_root: &Path) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = beside.parent().map(Path::to_path_buf).into_iter().collect();
+    dirs.push(layers_root.join(LAYER_DIR));
+    dirs.extend(development_dirs());
+    first_file(&dirs, &["ssl/cert.pem"])
+        .ok()
+        .and_then(|cert| cert.parent().map(Path::to_path_buf))
+}
+
 /// Where a development build has PHP: beside the host binary, the `guests/php/dist` of the
 /// checkout the binary sits in (`target/{debug,release}/host`), and in a debug build the
 /// checkout it was built from (a release build, which a layer ships, carries no path of the
@@ -115,6 +133,27 @@ mod tests {
         assert_eq!(
             find_runtime(Some(&missing), layers.path()),
             Err(vec![missing])
+        );
+    }
+
+    #[test]
+    fn the_ca_folder_beside_the_runtime_comes_before_the_layers() {
+        let layers = tempfile::tempdir().unwrap();
+        let lamp = layers.path().join("lamp");
+        std::fs::create_dir_all(lamp.join("ssl")).unwrap();
+        std::fs::write(lamp.join("ssl/cert.pem"), b"").unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let runtime = elsewhere.path().join("php.cwasm");
+        assert_eq!(
+            find_ssl_dir(&runtime, layers.path()),
+            Some(lamp.join("ssl")),
+            "no ssl/ beside the runtime: the layers' one"
+        );
+        std::fs::create_dir_all(elsewhere.path().join("ssl")).unwrap();
+        std::fs::write(elsewhere.path().join("ssl/cert.pem"), b"").unwrap();
+        assert_eq!(
+            find_ssl_dir(&runtime, layers.path()),
+            Some(elsewhere.path().join("ssl"))
         );
     }
 }

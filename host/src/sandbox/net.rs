@@ -83,6 +83,13 @@ impl NetPolicy {
         )
     }
 
+    /// This policy with `other`'s rules too (and what either never reaches).
+    pub fn with(mut self, other: NetPolicy) -> Self {
+        self.rules.extend(other.rules);
+        self.never.extend(other.never);
+        self
+    }
+
     /// Also refuses `addr` whatever the rules say (the Runtime API's address).
     pub fn never_reach(mut self, addr: SocketAddr) -> Self {
         self.never.push(addr);

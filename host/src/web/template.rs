@@ -3,8 +3,9 @@
 //!
 //! Read: each `AWS::Serverless::Function` (with `Globals.Function` under it): `CodeUri`
 //! (relative to the template; default `.`), `Handler`, `MemorySize`, `Timeout`,
-//! `Environment.Variables` (plain strings; intrinsic functions such as `!Ref` cannot be
-//! resolved locally and are skipped with a warning), and its events of type `HttpApi` or
+//! `Environment.Variables` (plain values, and `!Ref` of a template parameter, which is its
+//! `Default` as `sam local` uses it; other intrinsic functions cannot be resolved locally and
+//! are skipped with a warning), and its events of type `HttpApi` or
 //! `Api` (`Path`, `Method`; an `HttpApi` event without a path is the `$default` route).
 //! Routes match as API Gateway matches them: the most specific wins (literal segments before
 //! `{param}`, `{param}` before a greedy `{proxy+}`), `ANY` after a named method.
@@ -140,7 +141,12 @@ pub fn read(template: &Path) -> Result<Vec<TemplateFunction>> {
             bail!("function {name} in `{}` has no Handler", template.display());
         };
         let code_dir = base.join(property("CodeUri").as_str().unwrap_or("."));
-        let env = read_env(&name, &globals["Environment"], &props["Environment"]);
+        let env = read_env(
+            &name,
+            &doc["Parameters"],
+            &globals["Environment"],
+            &props["Environment"],
+        );
         let routes = read_routes(&name, &props["Events"])?;
         if routes.is_empty() {
             continue;
@@ -166,21 +172,32 @@ pub fn read(template: &Path) -> Result<Vec<TemplateFunction>> {
     Ok(functions)
 }
 
-/// `Environment.Variables` of the globals, then of the function; what cannot be resolved
-/// locally (an intrinsic function) is left out with a warning.
-fn read_env(name: &str, globals: &Value, own: &Value) -> Vec<(String, String)> {
+/// `Environment.Variables` of the globals, then of the function, with `!Ref PARAMETER` (or
+/// `{Ref: PARAMETER}`) as the parameter's default; what cannot be resolved locally (another
+/// intrinsic function, a parameter without a default) is left out with a warning.
+fn read_env(name: &str, parameters: &Value, globals: &Value, own: &Value) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     for variables in [&globals["Variables"], &own["Variables"]] {
         for (key, value) in variables.as_mapping().into_iter().flatten() {
             let key = key.as_str().unwrap_or_default().to_string();
+            let referenced = match value {
+                Value::Tagged(tagged) if tagged.tag == "Ref" => tagged.value.as_str(),
+                Value::Mapping(map) if map.len() == 1 => map.get("Ref").and_then(Value::as_str),
+                _ => None,
+            };
+            let value = referenced.map_or(value, |parameter| &parameters[parameter]["Default"]);
             let value = match value {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
                 _ => {
+                    let what = referenced.map_or(
+                        "is not a plain value (an intrinsic function?)".to_string(),
+                        |p| format!("refers to parameter {p}, which has no Default"),
+                    );
                     tracing::warn!(
-                        "{name}: environment variable {key} is not a plain value (an intrinsic \
-                         function?) and is left out locally; pass it with --env {key}=..."
+                        "{name}: environment variable {key} {what} and is left out locally; \
+                         pass it with --env {key}=..."
                     );
                     continue;
                 }
@@ -230,6 +247,9 @@ mod tests {
 
     const TEMPLATE: &str = r#"
 Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: prod}
+  Secret: {Type: String, NoEcho: true}
 Globals:
   Function:
     Runtime: provided.al2023
@@ -249,6 +269,9 @@ Resources:
         Variables:
           TABLE: !Ref Table
           LEVEL: 3
+          STAGE_NAME: !Ref Stage
+          LONG_FORM: {Ref: Stage}
+          SECRET: !Ref Secret
       Events:
         All:
           Type: HttpApi
@@ -289,7 +312,12 @@ Resources:
         );
         assert_eq!(
             web.env,
-            [("STAGE".into(), "dev".into()), ("LEVEL".into(), "3".into())]
+            [
+                ("STAGE".into(), "dev".into()),
+                ("LEVEL".into(), "3".into()),
+                ("STAGE_NAME".into(), "prod".into()),
+                ("LONG_FORM".into(), "prod".into()),
+            ]
         );
         assert_eq!(web.routes, [RouteKey::catch_all()]);
         assert_eq!(functions[1].timeout_seconds, Some(3.0));

@@ -512,10 +512,13 @@ fn start_php_s(
 
 /// The native peers' ini, on top of no php.ini (`-n`): opcache on (as every production PHP
 /// has it), php.ini-production's output buffering (also the wasm runtime's), temp files and
-/// sessions in the run's temp dir, errors to a file.
+/// sessions in the run's temp dir, errors to a file; PDO with SQLite, the app's default
+/// database (Debian builds them as shared modules: php8.2-sqlite3).
 fn php_ini(work: &Path, tmp: &Path) -> Vec<String> {
     [
         "zend_extension=opcache".to_string(),
+        "extension=pdo".to_string(),
+        "extension=pdo_sqlite".to_string(),
         "opcache.enable=1".to_string(),
         "output_buffering=4096".to_string(),
         format!("sys_temp_dir={}", tmp.display()),

@@ -1,0 +1,185 @@
+# The C libraries PHP's extensions link, built for wasm32-wasip2 with build.sh's compiler
+# wrapper. Sourced by build.sh (its functions and variables: log, die, private_apt,
+# debian_mirror, LAMP_CACHE, BUILD, JOBS, LLVM_BIN, WASI_LIBC_SHA256, hash_files).
+#
+# Each library comes from its Debian source package's release tarball, pinned by sha256 and
+# kept in $LAMP_CACHE/src (mirrors drop superseded versions), and is installed into
+# $LAMP_CACHE/wasm-libs/NAME-KEY, where KEY hashes what decides its bytes: the tarball, its
+# recipe below (the function's text), the C library and the compiler. An unchanged library is
+# never rebuilt, on this machine or in a fresh clone; a changed recipe rebuilds that library
+# only. build.sh points pkg-config at the installed .pc files.
+
+# name -> "source-package version suite tarball sha256" (sha256 from the .dsc's Checksums-Sha256)
+declare -A LIB_SOURCE=(
+  [zlib]="zlib 1:1.2.13.dfsg-1 bookworm zlib_1.2.13.dfsg.orig.tar.bz2 71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1"
+  [sqlite3]="sqlite3 3.40.1-2+deb12u2 bookworm sqlite3_3.40.1.orig.tar.xz aaa776260ab4dc976db34aa7891819484c8676b5b2783123ebc6301e2ca5d655"
+  [openssl]="openssl 3.0.20-1~deb12u2 bookworm openssl_3.0.20.orig.tar.gz c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
+)
+WASM_LIBS=(zlib sqlite3 openssl)
+# Debian's own patches of a package that are applied on top of the tarball (security and bug
+# fixes; the packaging ones are left out), by name in debian/patches/.
+declare -A LIB_DEBIAN_PATCHES=(
+  [sqlite3]="41-fix_a_bug_in_the_NOT_NULL-IS_NULL_optimization.patch 42-CVE-2025-6965.patch 0001-Fix-a-buffer-overread-in-the-sessions-extension-that.patch 0002-Avoid-a-stack-overflow-that-could-be-caused-by-a-rec.patch 0003-Fix-a-technically-undefined-signed-integer-overflow-.patch"
+)
+
+# The tarball (and, for packages with patches we apply, the Debian part) of library $1, from the
+# cache or the Debian mirror; prints the tarball's path.
+fetch_lib_source() {
+  local name=$1 pkg version suite tarball sha dir
+  read -r pkg version suite tarball sha <<<"${LIB_SOURCE[$name]}"
+  dir=$LAMP_CACHE/src/$pkg
+  if [[ -f $dir/$tarball ]] && echo "$sha  $dir/$tarball" | sha256sum -c --quiet 2>/dev/null; then
+    echo "$dir/$tarball"; return
+  fi
+  log "downloading $tarball from Debian's $pkg source package ($version, $suite)"
+  mkdir -p "$dir"
+  private_apt "src-$suite" "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) $suite main"
+  (cd "$dir" && apt-get "${APT_OPTS[@]}" -qq source --download-only "$pkg=$version" >&2) ||
+    die "apt-get source $pkg=$version failed: the mirror may have dropped it; put $tarball (sha256 $sha) in $dir"
+  echo "$sha  $dir/$tarball" | sha256sum -c --quiet || die "$dir/$tarball: sha256 mismatch (want $sha)"
+  echo "$dir/$tarball"
+}
+
+# What decides a library's bytes besides its recipe: the C library, the compiler, the compat
+# header every compile includes.
+lib_toolchain_key() {
+  { echo "$WASI_LIBC_SHA256"; clang-22 --version | head -1; hash_files compat; } | sha256sum | cut -c1-16
+}
+
+lib_key() { # name
+  local name=$1
+  { echo "${LIB_SOURCE[$name]} ${LIB_DEBIAN_PATCHES[$name]:-}"; declare -f "lib_build_$name" lib_cflags write_pc;
+    [[ -d $HERE/libs/$name ]] && hash_files "libs/$name"; lib_toolchain_key; } | sha256sum | cut -c1-16
+}
+
+# Unpacks library $1 into $BUILD/libs/$1 (fresh) and applies the Debian patches listed for it.
+unpack_lib() {
+  local name=$1 tarball pkg dir=$BUILD/libs/$1 debian
+  tarball=$(fetch_lib_source "$name")
+  rm -rf "$dir" && mkdir -p "$dir"
+  tar -xf "$tarball" -C "$dir" --strip-components=1
+  if [[ -n ${LIB_DEBIAN_PATCHES[$name]:-} ]]; then
+    pkg=${LIB_SOURCE[$name]%% *}
+    debian=$(compgen -G "$(dirname "$tarball")/${pkg}_*.debian.tar.xz" | head -1)
+    [[ -f $debian ]] || die "$name: the Debian part of the source package is missing next to $tarball"
+    tar -xJf "$debian" -C "$dir"
+    for p in ${LIB_DEBIAN_PATCHES[$name]}; do
+      patch -s -p1 -d "$dir" <"$dir/debian/patches/$p" || die "$name: Debian patch $p does not apply"
+    done
+  fi
+  # Ours, for WASI (libs/NAME/*.patch, in name order).
+  local ours
+  for ours in "$HERE/libs/$name"/*.patch; do
+    [[ -f $ours ]] || continue
+    patch -s -p1 -d "$dir" <"$ours" || die "$name: $(basename "$ours") does not apply"
+  done
+  echo "$dir"
+}
+
+# The flags every library is compiled with: the wrapper adds target, sysroot and compat.
+lib_cflags() { # name src
+  echo "-O2 -ffile-prefix-map=$2=/src/$1"
+}
+
+lib_build_zlib() { # src prefix
+  local src=$1 prefix=$2
+  (cd "$src" &&
+    CC=wasi-cc CFLAGS="$(lib_cflags zlib "$src")" AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
+      CHOST=wasm32 ./configure --static --prefix="$prefix" &&
+    make -j"$JOBS" libz.a && make install) >"$src/build.log" 2>&1 || die "zlib: build failed (log: $src/build.log)"
+}
+
+# SQLite: the amalgamation is generated by the native toolchain (tclsh, a C compiler for its
+# generators), then compiled once for wasm. No threads, no loadable extensions, no WAL (its
+# shared memory needs a real mmap); file locking by lock directories (see libs/sqlite3/).
+lib_build_sqlite3() { # src prefix
+  local src=$1 prefix=$2
+  (cd "$src" && CC=gcc ./configure --disable-tcl --disable-threadsafe >configure-native.log 2>&1 &&
+    make sqlite3.c >make-amalgamation.log 2>&1) || die "sqlite3: generating the amalgamation failed (needs tclsh: scripts/setup.sh); logs in $src"
+  local defs=(
+    # Debian's choices (debian/rules) that make sense here
+    -DSQLITE_SECURE_DELETE -DSQLITE_ENABLE_COLUMN_METADATA -DSQLITE_ENABLE_FTS3
+    -DSQLITE_ENABLE_FTS3_PARENTHESIS -DSQLITE_ENABLE_RTREE=1 -DSQLITE_SOUNDEX=1
+    -DSQLITE_ENABLE_DBSTAT_VTAB -DSQLITE_ENABLE_UPDATE_DELETE_LIMIT=1 -DSQLITE_ENABLE_JSON1
+    -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_ENABLE_FTS3_TOKENIZER=1 -DSQLITE_USE_URI=1
+    -DSQLITE_MAX_SCHEMA_RETRY=25 -DSQLITE_ENABLE_COLUMN_METADATA -DSQLITE_MAX_VARIABLE_NUMBER=250000
+    # WASI
+    -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_WAL -DSQLITE_MAX_MMAP_SIZE=0
+    -DHAVE_USLEEP=1 -DHAVE_LOCALTIME_R=1 -DHAVE_GMTIME_R=1 -DHAVE_FDATASYNC=1
+    -DSQLITE_DEFAULT_UNIX_VFS='"unix-dotfile"' -DSQLITE_EXTRA_INIT=lamp_sqlite_init
+    # fcntl.h has struct flock but not its constants; the "unix" VFS that uses them is still
+    # there, and fails with an I/O error, as the libc's fcntl refuses locks.
+    -DF_GETLK=5 -DF_SETLK=6 -DF_SETLKW=7 -DF_RDLCK=0 -DF_WRLCK=1 -DF_UNLCK=2
+  )
+  mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
+  # shellcheck disable=SC2046 # the flags are words
+  { wasi-cc $(lib_cflags sqlite3 "$src") "${defs[@]}" -c "$src/sqlite3.c" -o "$src/sqlite3.o" &&
+    wasi-cc $(lib_cflags sqlite3 "$HERE/libs/sqlite3") -I"$src" -c "$HERE/libs/sqlite3/lamp_sqlite_init.c" -o "$src/lamp_sqlite_init.o" &&
+    "$LLVM_BIN/llvm-ar" rcs "$prefix/lib/libsqlite3.a" "$src/sqlite3.o" "$src/lamp_sqlite_init.o" &&
+    cp "$src/sqlite3.h" "$src/sqlite3ext.h" "$prefix/include/"; } || die "sqlite3: compiling for wasm failed"
+  local version
+  version=$(cat "$src/VERSION")
+  write_pc "$prefix" sqlite3 SQLite "$version" -lsqlite3
+}
+
+# OpenSSL 3.0: libcrypto and libssl only (no apps, engines, modules, threads or assembly). The
+# install prefix and OPENSSLDIR are fixed strings, not the cache path, so the bytes do not
+# depend on where the cache is.
+lib_build_openssl() { # src prefix
+  local src=$1 prefix=$2
+  (cd "$src" && ./Configure linux-generic32 no-asm no-threads no-dso no-shared no-afalgeng \
+      no-async no-engine no-ui-console no-tests no-secure-memory no-module \
+      --prefix=/usr --openssldir=/etc/ssl --libdir=lib $(lib_cflags openssl "$src") \
+      CC=wasi-cc AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" >configure.log 2>&1 &&
+    nice make -j"$JOBS" build_generated >make.log 2>&1 &&
+    nice make -j"$JOBS" libcrypto.a libssl.a >>make.log 2>&1) ||
+    die "openssl: build failed (logs: $src/{configure,make}.log)"
+  # Installed by hand: install_dev would build the command-line tools too (they need processes).
+  mkdir -p "$prefix/lib/pkgconfig" "$prefix/include/openssl"
+  cp "$src"/include/openssl/*.h "$prefix/include/openssl/"
+  cp "$src/libcrypto.a" "$src/libssl.a" "$prefix/lib/"
+  # (The .pc files' make targets would build the tools' library too.)
+  local version
+  version=$(sed -n 's/^# *define OPENSSL_VERSION_STR "\(.*\)"/\1/p' "$src/include/openssl/opensslv.h")
+  write_pc "$prefix" libcrypto OpenSSL-libcrypto "$version" -lcrypto
+  write_pc "$prefix" libssl OpenSSL-libssl "$version" -lssl libcrypto
+  write_pc "$prefix" openssl OpenSSL "$version" "" "libssl libcrypto"
+}
+
+# A pkg-config file for static libraries in a prefix: prefix name title version libs [requires]
+write_pc() {
+  cat >"$1/lib/pkgconfig/$2.pc" <<EOF
+prefix=$1
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+Name: $3
+Description: $3 for wasm32-wasip2 (wasm-lamp)
+Version: $4
+Requires: ${6:-}
+Libs: -L\${libdir} $5
+Cflags: -I\${includedir}
+EOF
+}
+
+# Builds (or finds in the cache) every library; sets LIBS_PKG_CONFIG_LIBDIR to their .pc dirs.
+build_libs() {
+  local name key prefix src dirs=()
+  for name in "${WASM_LIBS[@]}"; do
+    key=$(lib_key "$name")
+    prefix=$LAMP_CACHE/wasm-libs/$name-$key
+    if [[ ! -f $prefix/.done ]]; then
+      log "building $name for wasm32-wasip2 (inputs $key)"
+      src=$(unpack_lib "$name")
+      rm -rf "$prefix" && mkdir -p "$prefix"
+      local t=$SECONDS
+      "lib_build_$name" "$src" "$prefix" || die "$name: build failed"
+      touch "$prefix/.done"
+      log "$name built in $((SECONDS - t)) s: $prefix"
+      rm -rf "$src"
+    else
+      log "$name up to date (inputs $key)"
+    fi
+    dirs+=("$prefix/lib/pkgconfig")
+  done
+  LIBS_PKG_CONFIG_LIBDIR=$(IFS=:; echo "${dirs[*]}")
+}
