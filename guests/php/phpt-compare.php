@@ -1,8 +1,31 @@
 <?php
 // Compares run-tests.php results (-W file: "RESULT<TAB>path" lines) with phpt-expected.txt
-// ("SKIP|FAIL path  # reason" lines). Exit 1 on any surprise, either way.
+// ("SKIP|FAIL path  # reason" lines). Exit 1 on any surprise, either way. With
+// `--native FILE` (native php8.2's results on the same tests) it also prints, per suite, ours
+// against native's: passed, and how many of native's passes pass here too.
 [, $resultsFile, $expectedFile, $srcRoot] = $argv;
 $scopes = array_slice($argv, 4);
+$nativeFile = null;
+if (($scopes[0] ?? '') === '--native') {
+    $nativeFile = $scopes[1];
+    $scopes = array_slice($scopes, 2);
+}
+
+/** @return array<string, string> path => PASS|SKIP|FAIL */
+function statuses(string $file, string $srcRoot): array
+{
+    $out = [];
+    foreach (file($file, FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES) as $line) {
+        [$result, $path] = explode("\t", $line, 2);
+        $path = str_starts_with($path, "$srcRoot/") ? substr($path, strlen($srcRoot) + 1) : $path;
+        $out[$path] = match ($result) {
+            'PASSED', 'XFAILED' => 'PASS',
+            'SKIPPED' => 'SKIP',
+            default => 'FAIL',
+        };
+    }
+    return $out;
+}
 
 $expected = [];
 foreach (file($expectedFile, FILE_IGNORE_NEW_LINES) as $n => $line) {
@@ -52,6 +75,30 @@ foreach ($expected as $path => $want) {
 
 ksort($counts);
 echo 'results: ', implode(', ', array_map(fn ($k, $v) => "$k $v", array_keys($counts), $counts)), "\n";
+if ($nativeFile !== null) {
+    $ours = statuses($resultsFile, $srcRoot);
+    $native = statuses($nativeFile, $srcRoot);
+    printf("%-28s %24s %24s %s\n", 'suite', 'ours pass/skip/fail', 'native pass/skip/fail', "native's passes passing here");
+    foreach ($scopes as $scope) {
+        $in = fn (string $path): bool => str_starts_with($path, rtrim($scope, '/') . '/') || $path === $scope;
+        $tally = function (array $statuses) use ($in): array {
+            $t = ['PASS' => 0, 'SKIP' => 0, 'FAIL' => 0];
+            foreach ($statuses as $path => $status) {
+                if ($in($path)) {
+                    $t[$status]++;
+                }
+            }
+            return $t;
+        };
+        [$o, $n] = [$tally($ours), $tally($native)];
+        $both = 0;
+        foreach ($native as $path => $status) {
+            $both += (int) ($in($path) && $status === 'PASS' && ($ours[$path] ?? '') === 'PASS');
+        }
+        printf("%-28s %24s %24s %d/%d (%.1f%%)\n", $scope, implode('/', $o), implode('/', $n), $both, $n['PASS'],
+            $n['PASS'] ? 100 * $both / $n['PASS'] : 100);
+    }
+}
 if ($surprises) {
     echo implode("\n", $surprises), "\n";
     echo count($surprises), " surprise(s) against phpt-expected.txt\n";

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Runs PHP's own tests (tests/lang, ext/json/tests of the PHP source that build.sh unpacked)
-# against our php-cli.wasm: native php8.2 drives run-tests.php, and the PHP under test is a
-# wrapper that execs `$LAMP_HOST php ...`. The results are compared with phpt-expected.txt:
-# an unlisted test that does not pass, or a listed test that now passes, fails this script.
+# Runs PHP's own tests (of the PHP source that build.sh unpacked) against our php-cli.wasm:
+# native php8.2 drives run-tests.php, and the PHP under test is a wrapper that execs
+# `$LAMP_HOST php ...`. The results are compared with phpt-expected.txt: an unlisted test that
+# does not pass, or a listed test that now passes, fails this script. The same tests then run
+# on native php8.2, for the side-by-side figures (native's results decide nothing).
 #
-# Usage: guests/php/run-phpt.sh [run-tests.php test paths...]   (default: tests/lang ext/json/tests)
+# Usage: guests/php/run-phpt.sh [run-tests.php test paths...]   (default: $DEFAULT_TESTS below)
 # Env:   LAMP_HOST  the host binary (default <repo>/target/debug/host)
+#        LAMP_PHPT_ALLOW_OUTBOUND  comma-separated --allow-outbound rules for the PHP under
+#                  test (the MySQL tests' server; tests/it/mysql.rs sets it with MYSQL_TEST_*)
+#        LAMP_PHPT_NATIVE  0: skip the native run
 #        LAMP_PHP_BUILD  build directory of build.sh (default <repo>/target/php)
 #        LAMP_PHP_DIST  where build.sh put php-cli.wasm (default guests/php/dist)
 #        JOBS  parallel test workers (default 2)
@@ -31,14 +35,23 @@ trap 'rm -rf "$work"' EXIT
 # run-tests' timeout kills only its `sh -c` child, which leaves the guest running on its own
 # (tests/lang/045.phpt loops forever without timer signals): timeout(1) bounds every run, and
 # passes on the TERM when it is killed itself.
+allow=()
+IFS=, read -ra rules <<<"${LAMP_PHPT_ALLOW_OUTBOUND:-}"
+for rule in "${rules[@]}"; do
+  [[ -n $rule ]] && allow+=(--allow-outbound "$rule")
+done
 cat >"$work/php" <<WRAP
 #!/bin/sh
-exec timeout -k 5 30 "$HOST" php --php-cli "$CLI" "\$@"
+exec timeout -k 5 30 "$HOST" php --php-cli "$CLI" ${allow[*]} "\$@"
 WRAP
 chmod +x "$work/php"
 
+# The suites of what is built in and needs no server; ext/mysqli and ext/pdo_mysql need one
+# (tests/it/mysql.rs runs them against its private MariaDB).
+DEFAULT_TESTS=(tests/lang ext/json/tests ext/zlib/tests ext/pdo_sqlite/tests ext/sqlite3/tests
+  ext/openssl/tests ext/standard/tests/network)
 tests=("$@")
-((${#tests[@]})) || tests=(tests/lang ext/json/tests)
+((${#tests[@]})) || tests=("${DEFAULT_TESTS[@]}")
 
 # Warm the .cwasm cache once, so parallel workers do not all compile PHP at the same time.
 "$work/php" -n -r 'echo "php-cli.wasm: PHP ", PHP_VERSION, ", PHP_INT_SIZE ", PHP_INT_SIZE, "\n";'
@@ -50,4 +63,13 @@ TEST_PHP_EXECUTABLE="$work/php" php8.2 -n run-tests.php -j"$JOBS" -q --offline -
 echo "run-tests.php finished in $((SECONDS - start)) s"
 [[ -s $work/results.txt ]] || { tail -30 "$work/run-tests.log"; die "run-tests.php wrote no results"; }
 
-php8.2 -n "$HERE/phpt-compare.php" "$work/results.txt" "$EXPECTED" "$SRC" "${tests[@]}"
+native=()
+if [[ ${LAMP_PHPT_NATIVE:-1} != 0 ]]; then
+  start=$SECONDS
+  TEST_PHP_EXECUTABLE=$(command -v php8.2) php8.2 -n run-tests.php -j"$JOBS" -q --offline --no-color \
+    --no-progress --set-timeout 20 -W "$work/native.txt" "${tests[@]}" >"$work/native.log" 2>&1 || true
+  echo "native php8.2 finished in $((SECONDS - start)) s"
+  [[ -s $work/native.txt ]] && native=(--native "$work/native.txt")
+fi
+
+php8.2 -n "$HERE/phpt-compare.php" "$work/results.txt" "$EXPECTED" "$SRC" "${native[@]}" "${tests[@]}"
