@@ -153,40 +153,53 @@ impl Inputs {
         }
     }
 
-    /// Fails with what to run when an input is missing, before any work is done.
-    pub fn check(&self) -> Result<()> {
+    /// Fails with what to run when an input of the zips `names` is missing, before any work
+    /// is done.
+    pub fn check(&self, names: &[&str]) -> Result<()> {
         let build_bootstrap = |arch: Arch| {
             format!(
                 "build it with `cargo build --profile layer --target {} -p host --no-default-features` (or `make layers`)",
                 arch.bootstrap_target()
             )
         };
-        let hints = [
-            (&self.bootstrap, build_bootstrap(Arch::X86_64)),
-            (&self.bootstrap_arm64, build_bootstrap(Arch::Aarch64)),
-            (&self.php_wasm, "build it with `make php`".to_string()),
-            (
-                &self.vendor,
-                "it is part of the repository (layer/vendor)".to_string(),
-            ),
-            (
-                &self.hello_php,
-                "it is part of the repository (examples/hello-php)".to_string(),
-            ),
-            (
-                &self.hello_rust,
-                "build it with `cargo build -p test-artifacts`".to_string(),
-            ),
-        ];
-        for (path, hint) in hints {
-            ensure!(
-                path.exists(),
-                "`{}` does not exist; {hint} (`make layers` does all of it)",
-                path.display()
-            );
-        }
-        for arch in Arch::ALL {
-            ensure_static(self.bootstrap_for(arch), arch)?;
+        for name in names {
+            let arch = Arch::of_zip(name);
+            let mut hints = match (*name, arch) {
+                (_, Some(arch)) => vec![(self.bootstrap_for(arch), build_bootstrap(arch))],
+                _ => vec![],
+            };
+            hints.extend(match *name {
+                "php" | "php-arm64" => {
+                    vec![(
+                        self.php_wasm.as_path(),
+                        "build it with `make php`".to_string(),
+                    )]
+                }
+                "vendor" => vec![(
+                    self.vendor.as_path(),
+                    "it is part of the repository (layer/vendor)".to_string(),
+                )],
+                "hello-php" => vec![(
+                    self.hello_php.as_path(),
+                    "it is part of the repository (examples/hello-php)".to_string(),
+                )],
+                "hello-rust" => vec![(
+                    self.hello_rust.as_path(),
+                    "build it with `cargo build -p test-artifacts`".to_string(),
+                )],
+                "runtime" | "runtime-arm64" => vec![],
+                other => bail!("no zip named `{other}`; the zips are {}", ZIPS.join(", ")),
+            });
+            for (path, hint) in hints {
+                ensure!(
+                    path.exists(),
+                    "`{}` does not exist; {hint} (`make layers` does all of it)",
+                    path.display()
+                );
+            }
+            if let Some(arch) = arch {
+                ensure_static(self.bootstrap_for(arch), arch)?;
+            }
         }
         Ok(())
     }
@@ -204,12 +217,17 @@ pub struct Built {
 /// Builds every zip of [`ZIPS`] into `out` (created if needed), each on its own thread (zopfli,
 /// xz and compiling PHP take tens of seconds for the big ones).
 pub fn build_all(inputs: &Inputs, out: &Path) -> Result<Vec<Built>> {
-    inputs.check()?;
+    build_zips(inputs, &ZIPS, out)
+}
+
+/// Builds the zips `names` (of [`ZIPS`]) into `out`, as [`build_all`] does.
+pub fn build_zips(inputs: &Inputs, names: &[&str], out: &Path) -> Result<Vec<Built>> {
+    inputs.check(names)?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("failed to create `{}`", out.display()))?;
     let builder = Builder::new(inputs);
     std::thread::scope(|scope| {
-        let builds: Vec<_> = ZIPS
+        let builds: Vec<_> = names
             .iter()
             .map(|name| {
                 let builder = &builder;
@@ -477,5 +495,17 @@ mod tests {
                 ("vendor/lamp/greeting/src/Greeter.php", 0o644)
             ]
         );
+    }
+
+    #[test]
+    fn the_zips_to_build_are_checked_for_their_own_inputs_only() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut inputs = Inputs::in_workspace(&root);
+        inputs.bootstrap = root.join("no-such-bootstrap");
+        inputs.check(&["vendor", "hello-php"]).unwrap();
+        let err = inputs.check(&["runtime"]).unwrap_err().to_string();
+        assert!(err.contains("no-such-bootstrap` does not exist"), "{err}");
+        let err = inputs.check(&["nope"]).unwrap_err().to_string();
+        assert!(err.contains("no zip named `nope`"), "{err}");
     }
 }
