@@ -6,7 +6,7 @@
 //! | `php.zip`           | `lamp/php.cwasm` (x86_64), `lamp/php.wasm.xz`    | `/opt`       |
 //! | `runtime-arm64.zip` | `bootstrap` (static aarch64 musl `host`, 0755)   | `/opt`       |
 //! | `php-arm64.zip`     | `lamp/php.cwasm` (aarch64), `lamp/php.wasm.xz`   | `/opt`       |
-//! | `vendor.zip`        | `vendor/autoload.php`, `vendor/lamp/...`         | `/opt`       |
+//! | `vendor.zip`        | Guzzle and its dependencies from Debian 12 under `vendor/`, `vendor/autoload.php` (`vendor.rs`) | `/opt` |
 //! | `hello-php.zip`     | `src/index.php` (`_HANDLER=index`)               | `/var/task`  |
 //! | `hello-rust.zip`    | `hello.wasm` (`_HANDLER=hello`)                  | `/var/task`  |
 //!
@@ -22,6 +22,8 @@
 //! instead of 2.1 MB deflated, for ~0.2 s of unpacking on a path that compiles for seconds.
 
 pub mod archive;
+pub mod debian;
+pub mod vendor;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,8 +121,12 @@ pub struct Inputs {
     pub bootstrap_arm64: PathBuf,
     /// The PHP runtime component (`make php`).
     pub php_wasm: PathBuf,
-    /// The folder packed as `vendor/` (autoloader and libraries).
+    /// The vendor layer's folder: the Debian packages it pins (`debian-packages.txt`) and its
+    /// autoloader (`autoload.php`).
     pub vendor: PathBuf,
+    /// wasm-lamp's download cache (`$LAMP_CACHE`, default `~/.cache/wasm-lamp`), where the
+    /// vendor layer's `.deb`s are kept (`debs/`).
+    pub lamp_cache: PathBuf,
     /// The PHP example's handler script.
     pub hello_php: PathBuf,
     /// The Rust example's component (`cargo build -p test-artifacts`).
@@ -140,6 +146,7 @@ impl Inputs {
             bootstrap_arm64: bootstrap(Arch::Aarch64),
             php_wasm: root.join("guests/php/dist/php.wasm"),
             vendor: root.join("layer/vendor"),
+            lamp_cache: lamp_cache(),
             hello_php: root.join("examples/hello-php/src/index.php"),
             hello_rust: root.join("target/guests/wasm32-wasip2/release/hello_rust.wasm"),
         }
@@ -296,7 +303,7 @@ impl<'a> Builder<'a> {
                     ..Entry::new("lamp/php.wasm.xz", REGULAR, self.php_wasm_xz()?)
                 },
             ],
-            ("vendor", _) => tree(&inputs.vendor, "vendor")?,
+            ("vendor", _) => vendor::entries(&inputs.vendor, &inputs.lamp_cache)?,
             ("hello-php", _) => vec![Entry::from_file(
                 "src/index.php",
                 &inputs.hello_php,
@@ -314,6 +321,17 @@ impl<'a> Builder<'a> {
             .get_or_init(|| xz_compress(&self.inputs.php_wasm).map_err(|e| format!("{e:#}")))
             .clone()
             .map_err(anyhow::Error::msg)
+    }
+}
+
+/// wasm-lamp's download cache: `$LAMP_CACHE`, else `~/.cache/wasm-lamp` (as
+/// guests/php/build.sh has it), else under the temporary folder when there is no home.
+pub fn lamp_cache() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    match (var("LAMP_CACHE"), var("HOME")) {
+        (Some(cache), _) => cache.into(),
+        (None, Some(home)) => Path::new(&home).join(".cache/wasm-lamp"),
+        (None, None) => std::env::temp_dir().join("wasm-lamp"),
     }
 }
 
@@ -483,17 +501,17 @@ mod tests {
     }
 
     #[test]
-    fn the_vendor_tree_is_named_under_vendor_with_regular_modes() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut entries = tree(&root.join("vendor"), "vendor").unwrap();
+    fn a_tree_is_named_under_its_prefix_with_regular_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("A/B")).unwrap();
+        std::fs::write(dir.path().join("A/B/C.php"), "<?php").unwrap();
+        std::fs::write(dir.path().join("f.php"), "<?php").unwrap();
+        let mut entries = tree(dir.path(), "vendor").unwrap();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let names: Vec<_> = entries.iter().map(|e| (e.name.as_str(), e.mode)).collect();
         assert_eq!(
             names,
-            [
-                ("vendor/autoload.php", 0o644),
-                ("vendor/lamp/greeting/src/Greeter.php", 0o644)
-            ]
+            [("vendor/A/B/C.php", 0o644), ("vendor/f.php", 0o644)]
         );
     }
 

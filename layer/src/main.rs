@@ -15,7 +15,9 @@ use lamp_layer::{Inputs, ZIPS, build_zips};
     version,
     after_help = "Examples:\n  \
                   cargo run --release -p lamp-layer -- --out dist   # what `make layers` runs, after building the inputs\n  \
-                  cargo run --release -p lamp-layer -- --out dist --zip vendor   # vendor.zip alone (needs no build)"
+                  cargo run --release -p lamp-layer -- --out dist --zip vendor   # vendor.zip alone (needs no build)\n\n\
+                  vendor.zip's Debian packages are fetched once, with apt-get, into $LAMP_CACHE/debs \
+                  (default ~/.cache/wasm-lamp/debs); LAMP_DEBIAN_MIRROR overrides the system's Debian mirror."
 )]
 struct Cli {
     /// Folder to write the zips to.

@@ -11,4 +11,5 @@ mod layers;
 mod net;
 mod php;
 mod util;
+mod vendor;
 mod web;
