@@ -160,10 +160,10 @@ fn download(pins: &[&Pin], cache: &Path, apt_dir: &Path) -> Result<()> {
 /// and what to do about it, or apt's own words.
 fn download_failed(pins: &[&Pin], stderr: &str, mirror: &str, cache: &Path) -> String {
     // apt's words for it: "E: Version '7.4.4-1' for 'php-guzzlehttp-guzzle' was not found".
-    let gone: Vec<_> = pins
+    let gone: Vec<&Pin> = pins
         .iter()
+        .copied()
         .filter(|p| stderr.contains(&format!("'{}' for '{}'", p.version, p.package)))
-        .map(|p| format!("{} {}", p.package, p.version))
         .collect();
     if gone.is_empty() {
         return format!(
@@ -174,14 +174,16 @@ fn download_failed(pins: &[&Pin], stderr: &str, mirror: &str, cache: &Path) -> S
                 .join(", ")
         );
     }
+    let list = |show: &dyn Fn(&Pin) -> String| gone.iter().map(|p| show(p)).collect::<Vec<_>>();
     format!(
         "{} not on {mirror} any more (mirrors drop superseded versions):\n{stderr}\
-         Either pin the version `apt-cache policy PACKAGE` lists now (with its SHA256 from \
-         `apt-cache show`), or fetch the pinned one from Debian's snapshot archive: \
+         Either pin the version the mirror has now (`apt-cache policy {}`, the SHA256 from \
+         `apt-cache show`), or take the pinned one from Debian's snapshot archive: \
          LAMP_DEBIAN_MIRROR=https://snapshot.debian.org/archive/debian/YYYYMMDDT000000Z (a date \
-         when it was current), or put its .deb, from https://snapshot.debian.org/binary/PACKAGE/, \
-         in `{}` (its hash is checked)",
-        gone.join(", "),
+         when it was current), or its .deb ({}) put in `{}` (its hash is checked)",
+        list(&|p| format!("{} {}", p.package, p.version)).join(", "),
+        list(&|p| p.package.clone()).join(" "),
+        list(&|p| format!("https://snapshot.debian.org/binary/{}/", p.package)).join(", "),
         cache.display()
     )
 }
@@ -409,9 +411,10 @@ mod tests {
         );
         assert!(
             said.starts_with("php-a 7.4.4-1 not on http://deb.debian.org/debian any more")
-                && said.contains("apt-cache policy PACKAGE")
+                && said.contains("`apt-cache policy php-a`")
                 && said.contains("LAMP_DEBIAN_MIRROR=https://snapshot.debian.org/archive/debian/")
-                && said.contains("in `/cache/debs`"),
+                && said
+                    .contains("(https://snapshot.debian.org/binary/php-a/) put in `/cache/debs`"),
             "{said}"
         );
         let said = download_failed(&pins, "E: something else\n", "M", Path::new("/c"));

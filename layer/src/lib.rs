@@ -273,8 +273,8 @@ impl<'a> Builder<'a> {
 
     fn build(&self, name: &str, out: &Path) -> Result<Built> {
         let path = out.join(format!("{name}.zip"));
-        write_zip(&path, self.entries(name)?)
-            .with_context(|| format!("failed to build `{}`", path.display()))?;
+        let failed = || format!("failed to build `{}`", path.display());
+        write_zip(&path, self.entries(name).with_context(failed)?).with_context(failed)?;
         let bytes = std::fs::read(&path)?;
         Ok(Built {
             name: name.to_string(),

@@ -39,7 +39,12 @@ const PROVIDED_BY_THE_RUNTIME: &[&str] = &[
 pub fn entries(dir: &Path, lamp_cache: &Path) -> Result<Vec<Entry>> {
     let pins_file = dir.join(PINS);
     let pins = debian::read_pins(&pins_file)?;
-    let debs = debian::fetch(&pins, lamp_cache)?;
+    let debs = debian::fetch(&pins, lamp_cache).with_context(|| {
+        format!(
+            "failed to fetch the packages pinned in `{}`",
+            pins_file.display()
+        )
+    })?;
     let mut packages = Vec::new();
     for (pin, deb) in pins.iter().zip(&debs) {
         packages.push(Package::read(pin, deb)?);
@@ -197,13 +202,17 @@ fn check_dependencies(packages: &[Package]) -> Result<()> {
                     .map(|p| format!("{} {}", p.pin.package, p.pin.version))
                     .collect();
                 problems.push(if pinned.is_empty() {
+                    // Named without versions: `p (>= 1), p (<< 2~~)` is one thing to add, and
+                    // the pinned version is checked against both once it is there.
+                    let names: Vec<&str> =
+                        alternatives.iter().map(|w| w.package.as_str()).collect();
                     format!(
                         "`{}` depends on `{}`, which is not pinned: add it (`apt-cache show {}`), \
                          or, if it is a PHP extension the php layer's PHP has, list it in \
                          PROVIDED_BY_THE_RUNTIME (layer/src/vendor.rs)",
                         package.pin.package,
-                        shown.join(" | "),
-                        alternatives[0].package
+                        names.join(" | "),
+                        names[0]
                     )
                 } else {
                     format!(
@@ -216,6 +225,7 @@ fn check_dependencies(packages: &[Package]) -> Result<()> {
             }
         }
     }
+    problems.dedup();
     ensure!(problems.is_empty(), "{}", problems.join("\n"));
     Ok(())
 }
@@ -300,10 +310,20 @@ mod tests {
         ];
         check_dependencies(&ok).unwrap();
 
-        let missing = [package(&a, "php-common, php-x (>= 1) | php-y", "")];
+        let missing = [package(
+            &a,
+            "php-common, php-x (>= 1) | php-y, php-z (>= 1), php-z (<< 2)",
+            "",
+        )];
         let err = check_dependencies(&missing).unwrap_err().to_string();
         assert!(
-            err.contains("`php-a` depends on `php-x (>= 1) | php-y`, which is not pinned"),
+            err.contains("`php-a` depends on `php-x | php-y`, which is not pinned"),
+            "{err}"
+        );
+        assert_eq!(
+            err.matches("depends on `php-z`, which is not pinned")
+                .count(),
+            1,
             "{err}"
         );
         let too_new = [
@@ -317,7 +337,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.contains("`php-c` depends on `php-impl (>= 1)`, which is not pinned"),
+            err.contains("`php-c` depends on `php-impl`, which is not pinned"),
             "an unversioned Provides does not satisfy a versioned dependency: {err}"
         );
     }
