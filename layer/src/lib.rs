@@ -6,7 +6,7 @@
 //! | `php.zip`           | `lamp/php.cwasm` (x86_64), `lamp/php.wasm.xz`, `lamp/ssl/cert.pem` | `/opt` |
 //! | `runtime-arm64.zip` | `bootstrap` (static aarch64 musl `host`, 0755)   | `/opt`       |
 //! | `php-arm64.zip`     | `lamp/php.cwasm` (aarch64), `lamp/php.wasm.xz`, `lamp/ssl/cert.pem` | `/opt` |
-//! | `vendor.zip`        | `vendor/autoload.php`, `vendor/lamp/...`         | `/opt`       |
+//! | `vendor.zip`        | Guzzle and its dependencies from Debian 12 under `vendor/`, `vendor/autoload.php` (`vendor.rs`) | `/opt` |
 //! | `hello-php.zip`     | `src/index.php` (`_HANDLER=index`)               | `/var/task`  |
 //! | `hello-rust.zip`    | `hello.wasm` (`_HANDLER=hello`)                  | `/var/task`  |
 //!
@@ -22,6 +22,8 @@
 //! instead of 2.1 MB deflated, for ~0.2 s of unpacking on a path that compiles for seconds.
 
 pub mod archive;
+pub mod debian;
+pub mod vendor;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -121,8 +123,12 @@ pub struct Inputs {
     pub php_wasm: PathBuf,
     /// The CA certificates PHP trusts (`make php`), shown to PHP guests as `/etc/ssl/cert.pem`.
     pub ca_bundle: PathBuf,
-    /// The folder packed as `vendor/` (autoloader and libraries).
+    /// The vendor layer's folder: the Debian packages it pins (`debian-packages.txt`) and its
+    /// autoloader (`autoload.php`).
     pub vendor: PathBuf,
+    /// wasm-lamp's download cache (`$LAMP_CACHE`, default `~/.cache/wasm-lamp`), where the
+    /// vendor layer's `.deb`s are kept (`debs/`).
+    pub lamp_cache: PathBuf,
     /// The PHP example's handler script.
     pub hello_php: PathBuf,
     /// The Rust example's component (`cargo build -p test-artifacts`).
@@ -143,6 +149,7 @@ impl Inputs {
             php_wasm: root.join("guests/php/dist/php.wasm"),
             ca_bundle: root.join("guests/php/dist/ssl/cert.pem"),
             vendor: root.join("layer/vendor"),
+            lamp_cache: lamp_cache(),
             hello_php: root.join("examples/hello-php/src/index.php"),
             hello_rust: root.join("target/guests/wasm32-wasip2/release/hello_rust.wasm"),
         }
@@ -156,41 +163,57 @@ impl Inputs {
         }
     }
 
-    /// Fails with what to run when an input is missing, before any work is done.
-    pub fn check(&self) -> Result<()> {
+    /// Fails with what to run when an input of the zips `names` is missing, before any work
+    /// is done.
+    pub fn check(&self, names: &[&str]) -> Result<()> {
         let build_bootstrap = |arch: Arch| {
             format!(
                 "build it with `cargo build --profile layer --target {} -p host --no-default-features` (or `make layers`)",
                 arch.bootstrap_target()
             )
         };
-        let hints = [
-            (&self.bootstrap, build_bootstrap(Arch::X86_64)),
-            (&self.bootstrap_arm64, build_bootstrap(Arch::Aarch64)),
-            (&self.php_wasm, "build it with `make php`".to_string()),
-            (&self.ca_bundle, "build it with `make php`".to_string()),
-            (
-                &self.vendor,
-                "it is part of the repository (layer/vendor)".to_string(),
-            ),
-            (
-                &self.hello_php,
-                "it is part of the repository (examples/hello-php)".to_string(),
-            ),
-            (
-                &self.hello_rust,
-                "build it with `cargo build -p test-artifacts`".to_string(),
-            ),
-        ];
-        for (path, hint) in hints {
-            ensure!(
-                path.exists(),
-                "`{}` does not exist; {hint} (`make layers` does all of it)",
-                path.display()
-            );
-        }
-        for arch in Arch::ALL {
-            ensure_static(self.bootstrap_for(arch), arch)?;
+        for name in names {
+            let arch = Arch::of_zip(name);
+            let mut hints = match (*name, arch) {
+                (_, Some(arch)) => vec![(self.bootstrap_for(arch), build_bootstrap(arch))],
+                _ => vec![],
+            };
+            hints.extend(match *name {
+                "php" | "php-arm64" => vec![
+                    (
+                        self.php_wasm.as_path(),
+                        "build it with `make php`".to_string(),
+                    ),
+                    (
+                        self.ca_bundle.as_path(),
+                        "build it with `make php`".to_string(),
+                    ),
+                ],
+                "vendor" => vec![(
+                    self.vendor.as_path(),
+                    "it is part of the repository (layer/vendor)".to_string(),
+                )],
+                "hello-php" => vec![(
+                    self.hello_php.as_path(),
+                    "it is part of the repository (examples/hello-php)".to_string(),
+                )],
+                "hello-rust" => vec![(
+                    self.hello_rust.as_path(),
+                    "build it with `cargo build -p test-artifacts`".to_string(),
+                )],
+                "runtime" | "runtime-arm64" => vec![],
+                other => bail!("no zip named `{other}`; the zips are {}", ZIPS.join(", ")),
+            });
+            for (path, hint) in hints {
+                ensure!(
+                    path.exists(),
+                    "`{}` does not exist; {hint} (`make layers` does all of it)",
+                    path.display()
+                );
+            }
+            if let Some(arch) = arch {
+                ensure_static(self.bootstrap_for(arch), arch)?;
+            }
         }
         Ok(())
     }
@@ -208,12 +231,17 @@ pub struct Built {
 /// Builds every zip of [`ZIPS`] into `out` (created if needed), each on its own thread (zopfli,
 /// xz and compiling PHP take tens of seconds for the big ones).
 pub fn build_all(inputs: &Inputs, out: &Path) -> Result<Vec<Built>> {
-    inputs.check()?;
+    build_zips(inputs, &ZIPS, out)
+}
+
+/// Builds the zips `names` (of [`ZIPS`]) into `out`, as [`build_all`] does.
+pub fn build_zips(inputs: &Inputs, names: &[&str], out: &Path) -> Result<Vec<Built>> {
+    inputs.check(names)?;
     std::fs::create_dir_all(out)
         .with_context(|| format!("failed to create `{}`", out.display()))?;
     let builder = Builder::new(inputs);
     std::thread::scope(|scope| {
-        let builds: Vec<_> = ZIPS
+        let builds: Vec<_> = names
             .iter()
             .map(|name| {
                 let builder = &builder;
@@ -252,8 +280,8 @@ impl<'a> Builder<'a> {
 
     fn build(&self, name: &str, out: &Path) -> Result<Built> {
         let path = out.join(format!("{name}.zip"));
-        write_zip(&path, self.entries(name)?)
-            .with_context(|| format!("failed to build `{}`", path.display()))?;
+        let failed = || format!("failed to build `{}`", path.display());
+        write_zip(&path, self.entries(name).with_context(failed)?).with_context(failed)?;
         let bytes = std::fs::read(&path)?;
         Ok(Built {
             name: name.to_string(),
@@ -283,7 +311,7 @@ impl<'a> Builder<'a> {
                 },
                 Entry::from_file("lamp/ssl/cert.pem", &inputs.ca_bundle, REGULAR)?,
             ],
-            ("vendor", _) => tree(&inputs.vendor, "vendor")?,
+            ("vendor", _) => vendor::entries(&inputs.vendor, &inputs.lamp_cache)?,
             ("hello-php", _) => vec![Entry::from_file(
                 "src/index.php",
                 &inputs.hello_php,
@@ -301,6 +329,17 @@ impl<'a> Builder<'a> {
             .get_or_init(|| xz_compress(&self.inputs.php_wasm).map_err(|e| format!("{e:#}")))
             .clone()
             .map_err(anyhow::Error::msg)
+    }
+}
+
+/// wasm-lamp's download cache: `$LAMP_CACHE`, else `~/.cache/wasm-lamp` (as
+/// guests/php/build.sh has it), else under the temporary folder when there is no home.
+pub fn lamp_cache() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    match (var("LAMP_CACHE"), var("HOME")) {
+        (Some(cache), _) => cache.into(),
+        (None, Some(home)) => Path::new(&home).join(".cache/wasm-lamp"),
+        (None, None) => std::env::temp_dir().join("wasm-lamp"),
     }
 }
 
@@ -470,17 +509,29 @@ mod tests {
     }
 
     #[test]
-    fn the_vendor_tree_is_named_under_vendor_with_regular_modes() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut entries = tree(&root.join("vendor"), "vendor").unwrap();
+    fn a_tree_is_named_under_its_prefix_with_regular_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("A/B")).unwrap();
+        std::fs::write(dir.path().join("A/B/C.php"), "<?php").unwrap();
+        std::fs::write(dir.path().join("f.php"), "<?php").unwrap();
+        let mut entries = tree(dir.path(), "vendor").unwrap();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let names: Vec<_> = entries.iter().map(|e| (e.name.as_str(), e.mode)).collect();
         assert_eq!(
             names,
-            [
-                ("vendor/autoload.php", 0o644),
-                ("vendor/lamp/greeting/src/Greeter.php", 0o644)
-            ]
+            [("vendor/A/B/C.php", 0o644), ("vendor/f.php", 0o644)]
         );
+    }
+
+    #[test]
+    fn the_zips_to_build_are_checked_for_their_own_inputs_only() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut inputs = Inputs::in_workspace(&root);
+        inputs.bootstrap = root.join("no-such-bootstrap");
+        inputs.check(&["vendor", "hello-php"]).unwrap();
+        let err = inputs.check(&["runtime"]).unwrap_err().to_string();
+        assert!(err.contains("no-such-bootstrap` does not exist"), "{err}");
+        let err = inputs.check(&["nope"]).unwrap_err().to_string();
+        assert!(err.contains("no zip named `nope`"), "{err}");
     }
 }

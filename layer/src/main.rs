@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use lamp_layer::{Inputs, build_all};
+use lamp_layer::{Inputs, ZIPS, build_zips};
 
 /// Builds wasm-lamp's Lambda layers (runtime and php for x86_64 and arm64, vendor) and example
 /// functions (hello-php, hello-rust) as deterministic zips: the same inputs give byte-identical
@@ -13,13 +13,19 @@ use lamp_layer::{Inputs, build_all};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    after_help = "Example (what `make layers` runs, after building the inputs):\n  \
-                  cargo run --release -p lamp-layer -- --out dist"
+    after_help = "Examples:\n  \
+                  cargo run --release -p lamp-layer -- --out dist   # what `make layers` runs, after building the inputs\n  \
+                  cargo run --release -p lamp-layer -- --out dist --zip vendor   # vendor.zip alone (needs no build)\n\n\
+                  vendor.zip's Debian packages are fetched once, with apt-get, into $LAMP_CACHE/debs \
+                  (default ~/.cache/wasm-lamp/debs); LAMP_DEBIAN_MIRROR overrides the system's Debian mirror."
 )]
 struct Cli {
     /// Folder to write the zips to.
     #[arg(long, default_value = "dist")]
     out: PathBuf,
+    /// Build only this zip (repeatable), by name without `.zip` [default: all of them].
+    #[arg(long = "zip", value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(ZIPS))]
+    zips: Vec<String>,
     /// The repository root, where the inputs are looked for.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/.."))]
     root: PathBuf,
@@ -46,7 +52,12 @@ fn main() -> ExitCode {
     if let Some(path) = cli.php_wasm {
         inputs.php_wasm = path;
     }
-    match build_all(&inputs, &cli.out) {
+    let zips: Vec<&str> = if cli.zips.is_empty() {
+        ZIPS.to_vec()
+    } else {
+        cli.zips.iter().map(String::as_str).collect()
+    };
+    match build_zips(&inputs, &zips, &cli.out) {
         Ok(built) => {
             for zip in built {
                 println!(

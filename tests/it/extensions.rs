@@ -413,6 +413,9 @@ function index($event) {
     };
     let (first, second) = (draw(), draw());
     assert_eq!(first[0].len(), 32, "{first:?}");
-    assert_ne!(first[0], second[0], "openssl_random_pseudo_bytes repeated itself");
+    assert_ne!(
+        first[0], second[0],
+        "openssl_random_pseudo_bytes repeated itself"
+    );
     assert_ne!(first[1], second[1], "random_bytes repeated itself");
 }

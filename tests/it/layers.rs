@@ -46,6 +46,8 @@ struct Unpacked {
     rust_task: tempfile::TempDir,
     /// How the bootstrap is started: directly, or under qemu-user with these arguments.
     emulator: Option<Vec<String>>,
+    /// More of the function's configuration for the bootstrap (e.g. `LAMP_ALLOW_OUTBOUND`).
+    env: Vec<(String, String)>,
 }
 
 impl Unpacked {
@@ -60,6 +62,7 @@ impl Unpacked {
             php_task: tempfile::tempdir().unwrap(),
             rust_task: tempfile::tempdir().unwrap(),
             emulator: arch.runner().map(|runner| vec![runner.to_string()]),
+            env: Vec::new(),
         };
         let suffix = arch.zip_suffix();
         for layer in [
@@ -83,6 +86,12 @@ impl Unpacked {
         let mut command = vec![runner.to_string()];
         command.extend(args.iter().map(|a| a.to_string()));
         self.emulator = Some(command);
+        self
+    }
+
+    /// Starts the bootstrap with `name=value` in its environment too.
+    fn with_env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_string(), value.to_string()));
         self
     }
 
@@ -129,6 +138,7 @@ impl Unpacked {
             .env("TMPDIR", tmp)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
             .env("AWS_LAMBDA_FUNCTION_NAME", "layers-test")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log.reopen().unwrap())
             .spawn()
@@ -185,18 +195,11 @@ fn every_zip_holds_exactly_its_files_with_fixed_modes() {
         ("lamp/php.wasm.xz", 0o644),
         ("lamp/ssl/cert.pem", 0o644),
     ];
-    let expected: [(&str, &[(&str, u32)]); 7] = [
+    let expected: [(&str, &[(&str, u32)]); 6] = [
         ("runtime", &[("bootstrap", 0o755)]),
         ("php", php),
         ("runtime-arm64", &[("bootstrap", 0o755)]),
         ("php-arm64", php),
-        (
-            "vendor",
-            &[
-                ("vendor/autoload.php", 0o644),
-                ("vendor/lamp/greeting/src/Greeter.php", 0o644),
-            ],
-        ),
         ("hello-php", &[("src/index.php", 0o644)]),
         ("hello-rust", &[("hello.wasm", 0o644)]),
     ];
@@ -205,6 +208,8 @@ fn every_zip_holds_exactly_its_files_with_fixed_modes() {
         let listed: Vec<_> = listed.iter().map(|(n, m)| (n.as_str(), *m)).collect();
         assert_eq!(listed, entries, "{name}.zip");
     }
+    // 120 files from eight Debian packages: checked for what matters (vendor.rs).
+    crate::vendor::assert_holds_guzzle_from_debian(&dist.join("vendor.zip"));
 }
 
 /// What a function on our runtime must deploy, `runtime.zip` + `php.zip` (or their arm64
@@ -413,30 +418,39 @@ fn the_rust_example_answers_from_the_unpacked_layers() {
     assert_eq!(body, "Hello, world");
 }
 
+/// A handler using Guzzle from the vendor layer (`require '/opt/vendor/autoload.php'`) under
+/// the unpacked bootstrap, reaching a server of the test through `LAMP_ALLOW_OUTBOUND`: one
+/// runtime answers a GET, a POST of JSON, a 404 (Guzzle's ClientException) and a call to a
+/// server the policy does not allow (ConnectException, and the runtime's WARN naming it).
 #[test]
-fn a_php_handler_autoloads_a_library_from_the_vendor_layer() {
-    let dist = dist();
-    let unpacked = Unpacked::new(&dist);
+fn a_php_handler_calls_http_with_guzzle_from_the_vendor_layer() {
+    use crate::vendor::{self, EchoServer};
+    let (server, other) = (EchoServer::start(), EchoServer::start());
+    let unpacked = Unpacked::new(&dist()).with_env("LAMP_ALLOW_OUTBOUND", &server.rule());
     let task = tempfile::tempdir().unwrap();
     std::fs::create_dir(task.path().join("src")).unwrap();
-    std::fs::write(
-        task.path().join("src/greet.php"),
-        r#"<?php
-require '/opt/vendor/autoload.php';
-
-use Lamp\Greeting\Greeter;
-
-function greet($data)
-{
-    return (new Greeter('Bonjour'))->greet($data['name']);
-}
-"#,
-    )
-    .unwrap();
+    std::fs::write(task.path().join("src/guzzle.php"), vendor::GUZZLE_PHP).unwrap();
     let mock = MockRuntime::start();
-    let running = unpacked.start(&mock, task.path(), "greet");
-    let body = invoke(&mock, &running, "vendor-1", r#"{"name":"world"}"#);
-    assert_eq!(body, "Bonjour, world");
+    let running = unpacked.start(&mock, task.path(), "guzzle");
+    let mut sent = 0;
+    let mut call = |id: &str, event: serde_json::Value| {
+        mock.push(Event::new(id, event.to_string(), Duration::from_secs(60)));
+        sent += 1;
+        let outcomes = mock.wait_for_outcomes(sent, Duration::from_secs(120));
+        match outcomes.get(id) {
+            Some(Outcome::Response(body)) => serde_json::from_str::<serde_json::Value>(body)
+                .unwrap_or_else(|e| panic!("{id}: {e}: {body}")),
+            other => panic!("{id}: {other:?}\nruntime logs:\n{}", running.stderr()),
+        }
+    };
+    vendor::assert_get(&call("get", vendor::get_event(&server.base())));
+    vendor::assert_post(&call("post", vendor::post_event(&server.base())));
+    vendor::assert_not_found(&call(
+        "404",
+        vendor::call(&server.base(), "GET", "/status/404", serde_json::json!({})),
+    ));
+    vendor::assert_connect_failed(&call("refused", vendor::get_event(&other.base())));
+    vendor::assert_refusal_logged(&running.stderr(), &other, "LAMP_ALLOW_OUTBOUND");
 }
 
 /// Builds every zip twice more from the inputs `make layers` used, in this process, and

@@ -12,4 +12,5 @@ mod layers;
 mod net;
 mod php;
 mod util;
+mod vendor;
 mod web;
