@@ -1104,6 +1104,64 @@ fn the_example_app_works_through_its_template() {
     assert!(page.contains(&hex(&Sha256::digest(&bytes))), "{page}");
 }
 
+/// The example app's guestbook in MySQL, configured as on Lambda: the template's parameters
+/// (their defaults, as `host serve` reads them) set the DSN, the user and the function's own
+/// `LAMP_ALLOW_OUTBOUND`; nothing is passed on the command line.
+#[test]
+fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
+    let db = crate::mariadb::mariadb();
+    let database = db.database("example_app");
+    let app = tempfile::tempdir().unwrap();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app"),
+        app.path(),
+    );
+    let template = app.path().join("template.yaml");
+    let mut text = std::fs::read_to_string(&template).unwrap();
+    for (parameter, value) in [
+        (
+            "DbDsn",
+            format!("mysql:host=127.0.0.1;port={};dbname={database}", db.port),
+        ),
+        ("DbUser", crate::mariadb::USER.to_string()),
+        ("DbPassword", db.password(crate::mariadb::USER).to_string()),
+        ("AllowOutbound", db.address()),
+    ] {
+        let declared = format!("  {parameter}:\n    Type: String\n    Default: \"\"");
+        assert!(text.contains(&declared), "template.yaml: {parameter}");
+        text = text.replace(
+            &declared,
+            &format!("  {parameter}:\n    Type: String\n    Default: \"{value}\""),
+        );
+    }
+    std::fs::write(&template, text).unwrap();
+    let serve = Serve::start(&template, &[]);
+    let http = client();
+    let form = http.get(serve.url("/guestbook")).send().unwrap().text().unwrap();
+    let token = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in the form:\n{form}\n{}", serve.log()))
+        .to_string();
+    let posted = http
+        .post(serve.url("/guestbook"))
+        .form(&[("csrf", token.as_str()), ("name", "Ada"), ("message", "stored in MySQL")])
+        .send()
+        .unwrap();
+    assert_eq!(posted.status(), 303, "{}", serve.log());
+    let info: Value =
+        serde_json::from_str(&http.get(serve.url("/api/info")).send().unwrap().text().unwrap())
+            .unwrap();
+    assert_eq!(info["database"], "mysql", "{info}");
+    assert_eq!(info["guestbook_entries"], 1, "{info}");
+    // The row is in the server, not in a SQLite file of the sandbox.
+    assert_eq!(
+        db.sql(&database, "SELECT name, message FROM guestbook").trim(),
+        "Ada\tstored in MySQL"
+    );
+}
+
 /// Copies the files under `from` (not `target/` folders) into `to`.
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap().flatten() {
