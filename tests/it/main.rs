@@ -8,6 +8,7 @@ mod http;
 mod invoke;
 mod lambda;
 mod layers;
+mod mariadb;
 mod net;
 mod php;
 mod util;
