@@ -9,6 +9,7 @@ mod invoke;
 mod lambda;
 mod layers;
 mod mariadb;
+mod mysql;
 mod net;
 mod php;
 mod util;

@@ -100,7 +100,8 @@ impl MariaDb {
         let mut cmd = Command::new(tool("mariadb"));
         cmd.arg("--no-defaults")
             .arg(format!("--socket={}", self.socket().display()))
-            .args(["--user=root", "--batch", "--skip-column-names"]);
+            .args(["--user=root", "--batch", "--skip-column-names"])
+            .arg("--default-character-set=utf8mb4");
         if !database.is_empty() {
             cmd.arg(format!("--database={database}"));
         }
