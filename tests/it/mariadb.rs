@@ -3,8 +3,9 @@
 //! it the tests fail and say so). Its data live in a temporary directory, it listens on a free
 //! loopback port (and its own socket file, for the tests' admin client), it speaks TLS with a
 //! throwaway CA, and it has real users with passwords: [`USER`] (`mysql_native_password`) and
-//! [`TLS_USER`], whose account requires TLS. A watchdog kills it when the test process ends,
-//! however that ends. The system's own MariaDB service is never used.
+//! [`TLS_USER`], whose account requires TLS. It ends with the test process: stopped by an exit
+//! handler when that exits, killed by a watchdog when it is killed. The system's own MariaDB
+//! service is never used.
 //!
 //! The tests here prove the instance itself, with native PHP (`php8.2` and `php8.2-mysql`) as
 //! the client; tests/it/mysql.rs drives it from PHP in the sandbox.
@@ -40,15 +41,39 @@ pub(crate) struct MariaDb {
     /// Random per instance, so nothing else on the machine knows them.
     password: String,
     tls_password: String,
-    /// The watchdog, holding the write end of its stdin: never written, closed only when
-    /// this process ends, which is what the watchdog waits for.
+    /// The watchdog, holding the write end of its stdin: never written, closed when this
+    /// process exits or is gone, which is what the watchdog waits for.
     watchdog: Mutex<Child>,
 }
 
 /// The test process's instance, started by the first test that asks.
 pub(crate) fn mariadb() -> &'static MariaDb {
-    static INSTANCE: OnceLock<MariaDb> = OnceLock::new();
-    INSTANCE.get_or_init(MariaDb::start)
+    INSTANCE.get_or_init(|| {
+        let instance = MariaDb::start();
+        stop_at_exit();
+        instance
+    })
+}
+
+static INSTANCE: OnceLock<MariaDb> = OnceLock::new();
+
+/// Stops the instance when the test process exits normally (libtest's end runs the C exit
+/// handlers), so that `cargo test` returns only once mariadbd is gone and its directory
+/// removed. The watchdog alone would do it a few milliseconds after the process is gone,
+/// racing whoever looks right after; it stays for the ends that run no handler (a kill, an
+/// abort).
+#[allow(unsafe_code)]
+fn stop_at_exit() {
+    extern "C" fn stop() {
+        // No unwinding out of an exit handler: nothing here may panic.
+        if let Some(Ok(mut watchdog)) = INSTANCE.get().map(|db| db.watchdog.try_lock()) {
+            drop(watchdog.stdin.take());
+            let _ = watchdog.wait();
+        }
+    }
+    // SAFETY: `stop` is a plain function that cannot unwind; atexit only records it.
+    let status = unsafe { libc::atexit(stop) };
+    assert_eq!(status, 0, "atexit failed to register the MariaDB stop");
 }
 
 impl MariaDb {
