@@ -233,8 +233,7 @@ fn app() -> tempfile::TempDir {
     task(&[("index.php", HANDLERS), ("public/index.php", PAGE)])
 }
 
-/// `host run` of handler `function` on `event`, allowed to reach the instance and with
-/// `args`; the elapsed time too.
+/// `host run` of handler `function` on `event` with `args`; the elapsed time too.
 fn run(function: &str, event: &Value, args: &[&str]) -> (Output, Duration) {
     let app = app();
     let mut all = vec!["--function", function];
@@ -245,12 +244,12 @@ fn run(function: &str, event: &Value, args: &[&str]) -> (Output, Duration) {
     (out, started.elapsed())
 }
 
-/// The handler's result as JSON, or a panic with the log (PHP's error, when a driver is
-/// missing from php.wasm, says so: `could not find driver`, `Class "mysqli" not found`).
+/// The handler's result as JSON, or a panic with the log.
 fn result(out: &Output) -> Value {
     assert!(
         out.status.success(),
-        "the handler failed (does php.wasm have mysqlnd, pdo_mysql and mysqli?):\n{}",
+        "the handler failed{}:\n{}",
+        missing_extensions(out),
         stderr(out)
     );
     serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
@@ -262,10 +261,28 @@ fn failure(out: &Output, error_type: &str) -> Value {
     assert_eq!(
         error["errorType"],
         error_type,
-        "(does php.wasm have mysqlnd, pdo_mysql and mysqli?)\n{}",
+        "{}\n{}",
+        missing_extensions(out),
         stderr(out)
     );
     error
+}
+
+/// What to do when PHP's error says php.wasm lacks the extensions these tests use.
+fn missing_extensions(out: &Output) -> &'static str {
+    // Unescaped: the message is in the log as text and in the error JSON.
+    let log = stderr(out).replace('\\', "");
+    let missing = [
+        "could not find driver",
+        "Class \"PDO\" not found",
+        "Class \"mysqli\" not found",
+        "undefined function mysqli_",
+    ];
+    if missing.iter().any(|m| log.contains(m)) {
+        " (php.wasm lacks pdo_mysql or mysqli: rebuild it with `make php`, guests/php/build.sh)"
+    } else {
+        ""
+    }
 }
 
 /// `items` in a fresh database `lamp_NAME`: unique names, as an application would have them.
