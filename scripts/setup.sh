@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on a fresh Debian 12 machine, idempotently:
 # apt packages (clang-22 for the PHP build, native php8.2 as the benchmark peer and PHP test
-# runner), rustup targets for the guests and the static bootstrap. Quick when all is present.
+# runner, MariaDB for the MySQL tests), rustup targets for the guests and the static bootstrap.
+# Quick when all is present.
 set -euo pipefail
 
 APT_PACKAGES=(
   clang-22 lld-22 libclang-rt-22-dev-wasm32             # PHP -> wasm32-wasip2 (its wasi-libc: build.sh)
   llvm-22                                                # llvm-ar/llvm-nm for wasm objects (PHP build)
   php8.2-cli php8.2-curl                                 # peer for benchmarks, run-tests.php driver
+  php8.2-mysql php8.2-sqlite3                            # native peers of the guest's mysqli/pdo_mysql, pdo_sqlite/sqlite3
+  mariadb-server mariadb-client                          # the MySQL tests' private server (tests/it/mariadb.rs), never the system one
   nginx-light php8.2-fpm wrk                             # web benchmark: nginx + PHP-FPM peer, load generator
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
@@ -25,6 +28,17 @@ if ((${#missing[@]})); then
   echo "setup: installing apt packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
+  # Packages with a service (mariadb-server, nginx-light, php8.2-fpm) try to start it when
+  # installed; the tests start their own, and CI has no init system to start one with. A
+  # policy-rc.d that says 101 ("action forbidden") keeps invoke-rc.d and deb-systemd-invoke
+  # from trying; Docker images ship one already, so only a missing one is added, then removed.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# scripts/setup.sh: no service starts during its apt-get install\nexit 101\n' \
+      | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 

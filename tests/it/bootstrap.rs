@@ -10,13 +10,13 @@ use test_artifacts as guests;
 use crate::util::component;
 
 /// A task root holding the echo fixture as `echo.wasm`, and an empty layers root.
-struct Function {
-    task: tempfile::TempDir,
+pub(crate) struct Function {
+    pub(crate) task: tempfile::TempDir,
     layers: tempfile::TempDir,
 }
 
 impl Function {
-    fn echo() -> Self {
+    pub(crate) fn echo() -> Self {
         let task = tempfile::tempdir().unwrap();
         std::fs::copy(
             component(guests::FIXTURE_ECHO),
@@ -29,7 +29,7 @@ impl Function {
         }
     }
 
-    fn command(&self, mock: &MockRuntime, handler: &str) -> Command {
+    pub(crate) fn command(&self, mock: &MockRuntime, handler: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_host"));
         cmd.arg("bootstrap")
             .env("AWS_LAMBDA_RUNTIME_API", mock.address())
@@ -46,7 +46,7 @@ impl Function {
 
     /// Starts the runtime with its logs going to a file (a pipe nobody reads would fill up
     /// and block the runtime's logging).
-    fn start(&self, mut cmd: Command) -> Running {
+    pub(crate) fn start(&self, mut cmd: Command) -> Running {
         let log = tempfile::NamedTempFile::new().unwrap();
         cmd.stderr(log.reopen().unwrap());
         Running(cmd.spawn().unwrap(), log)
@@ -54,7 +54,7 @@ impl Function {
 }
 
 /// Stops the runtime at the end of a test, whatever happens.
-struct Running(Child, tempfile::NamedTempFile);
+pub(crate) struct Running(Child, tempfile::NamedTempFile);
 
 impl Running {
     fn sigterm(&mut self) -> std::process::ExitStatus {
@@ -77,7 +77,7 @@ impl Running {
     }
 
     /// The runtime's logs so far.
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         std::fs::read_to_string(self.1.path()).unwrap()
     }
 }

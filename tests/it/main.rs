@@ -9,6 +9,8 @@ mod http;
 mod invoke;
 mod lambda;
 mod layers;
+mod mariadb;
+mod mysql;
 mod net;
 mod php;
 mod util;

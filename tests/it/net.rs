@@ -15,7 +15,7 @@ use crate::util::*;
 
 /// A server on a free loopback port that answers each connection with what it read,
 /// uppercased, then closes; or, when `silent`, reads and never answers.
-fn server(silent: bool) -> u16 {
+pub(crate) fn server(silent: bool) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {

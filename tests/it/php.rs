@@ -60,7 +60,7 @@ pub(crate) fn php_cwasm() -> &'static Path {
 }
 
 /// A task root holding `files` (path relative to the root, contents).
-fn task(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn task(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (path, contents) in files {
         let path = dir.path().join(path);
@@ -82,7 +82,7 @@ fn host() -> Command {
 }
 
 /// `host run ROOT/SCRIPT --event EVENT ARGS...` with the precompiled PHP runtime.
-fn host_run(root: &Path, script: &str, event: &str, args: &[&str]) -> Output {
+pub(crate) fn host_run(root: &Path, script: &str, event: &str, args: &[&str]) -> Output {
     host()
         .arg("run")
         .arg(root.join(script))
