@@ -11,13 +11,28 @@ if (($scopes[0] ?? '') === '--native') {
     $scopes = array_slice($scopes, 2);
 }
 
+/**
+ * A result's test, as phpt-expected.txt names it: the path from the source root. A test run
+ * through another's --REDIRECTTEST-- (ext/pdo/tests/* for ext/pdo_sqlite/tests/common.phpt) is
+ * written `# SRC/REDIRECTING.phpt: SRC/TEST.phpt` by run-tests.php and becomes
+ * `REDIRECTING.phpt:TEST.phpt`, which lies in the redirecting test's suite.
+ */
+function test_name(string $path, string $srcRoot): string
+{
+    $relative = fn (string $p): string => str_starts_with($p, "$srcRoot/") ? substr($p, strlen($srcRoot) + 1) : $p;
+    if (preg_match('/^# (\S+): (\S+)$/', $path, $m)) {
+        return $relative($m[1]) . ':' . $relative($m[2]);
+    }
+    return $relative($path);
+}
+
 /** @return array<string, string> path => PASS|SKIP|FAIL */
 function statuses(string $file, string $srcRoot): array
 {
     $out = [];
     foreach (file($file, FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES) as $line) {
         [$result, $path] = explode("\t", $line, 2);
-        $path = str_starts_with($path, "$srcRoot/") ? substr($path, strlen($srcRoot) + 1) : $path;
+        $path = test_name($path, $srcRoot);
         $out[$path] = match ($result) {
             'PASSED', 'XFAILED' => 'PASS',
             'SKIPPED' => 'SKIP',
@@ -45,7 +60,7 @@ $surprises = [];
 $seen = [];
 foreach (file($resultsFile, FILE_IGNORE_NEW_LINES | FILE_SKIP_EMPTY_LINES) as $line) {
     [$result, $path] = explode("\t", $line, 2);
-    $path = str_starts_with($path, "$srcRoot/") ? substr($path, strlen($srcRoot) + 1) : $path;
+    $path = test_name($path, $srcRoot);
     $seen[$path] = true;
     $counts[$result] = ($counts[$result] ?? 0) + 1;
     $status = match ($result) {

@@ -9,6 +9,8 @@
 # Env:   LAMP_HOST  the host binary (default <repo>/target/debug/host)
 #        LAMP_PHPT_ALLOW_OUTBOUND  comma-separated --allow-outbound rules for the PHP under
 #                  test (the MySQL tests' server; tests/it/mysql.rs sets it with MYSQL_TEST_*)
+#        MYSQL_TEST_*, PDO_MYSQL_TEST_*, PDOTEST_*  passed on to the PHP under test (the
+#                  suites' settings); nothing else of this environment is
 #        LAMP_PHPT_NATIVE  0: skip the native run
 #        LAMP_PHP_BUILD  build directory of build.sh (default <repo>/target/php)
 #        LAMP_PHP_DIST  where build.sh put php-cli.wasm (default guests/php/dist)
@@ -40,11 +42,33 @@ IFS=, read -ra rules <<<"${LAMP_PHPT_ALLOW_OUTBOUND:-}"
 for rule in "${rules[@]}"; do
   [[ -n $rule ]] && allow+=(--allow-outbound "$rule")
 done
+# run-tests.php gives each test an environment (its --ENV-- section; the PDO tests' DSN,
+# from their --REDIRECTTEST--; the CGI variables), which native PHP reads with getenv(), while
+# `host php` passes nothing of its own environment to the guest: the wrapper passes with
+# --env what differs from the environment run-tests.php was started with ($work/env0),
+# so the guest sees what a test sets and none of this machine's shell. The host's WARN lines
+# about what the network policy refused (a lookup, a connection, a listening socket) go to
+# stderr, which run-tests.php reads as the test's output: they are dropped here, so that a
+# test fails on what PHP printed (its own warning about the failed call), not on the host's.
 cat >"$work/php" <<WRAP
-#!/bin/sh
-exec timeout -k 5 30 "$HOST" php --php-cli "$CLI" ${allow[*]} "\$@"
+#!/usr/bin/env bash
+env=()
+while IFS= read -r -d '' kv; do
+  case \$kv in SHLVL=* | _=* | PWD=* | OLDPWD=*) continue ;; esac
+  env+=(--env "\$kv")
+done < <(env -0 | LC_ALL=C sort -z | LC_ALL=C comm -z -23 - "$work/env0")
+{
+  timeout -k 5 30 "$HOST" php --php-cli "$CLI" ${allow[*]} "\${env[@]}" "\$@" 2>&1 1>&3 3>&- |
+    grep --line-buffered -v -P '^\S+\tphp\tWARN\trefused ' >&2
+  status=\${PIPESTATUS[0]}
+} 3>&1
+exit "\$status"
 WRAP
 chmod +x "$work/php"
+# The suites' own settings (ext/mysqli's and ext/pdo_mysql's server) are left out of the
+# baseline, so that they reach the guest too.
+TEST_PHP_EXECUTABLE="$work/php" env -0 | grep -zv -E '^(MYSQL_TEST_|PDO_MYSQL_TEST_|PDOTEST_)' |
+  LC_ALL=C sort -z >"$work/env0"
 
 # The suites of what is built in and needs no server; ext/mysqli and ext/pdo_mysql need one
 # (tests/it/mysql.rs runs them against its private MariaDB).
