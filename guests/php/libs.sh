@@ -138,6 +138,9 @@ lib_build_openssl() { # src prefix
   mkdir -p "$prefix/lib/pkgconfig" "$prefix/include/openssl"
   cp "$src"/include/openssl/*.h "$prefix/include/openssl/"
   cp "$src/libcrypto.a" "$src/libssl.a" "$prefix/lib/"
+  # OpenSSL's default configuration (what openssl_pkey_new() and CSRs read without a config of
+  # their own), shown to guests as /etc/ssl/openssl.cnf beside the CA bundle (build.sh).
+  mkdir -p "$prefix/share" && cp "$src/apps/openssl.cnf" "$prefix/share/openssl.cnf"
   # (The .pc files' make targets would build the tools' library too.)
   local version
   version=$(sed -n 's/^# *define OPENSSL_VERSION_STR "\(.*\)"/\1/p' "$src/include/openssl/opensslv.h")
@@ -161,12 +164,17 @@ Cflags: -I\${includedir}
 EOF
 }
 
+# Where library $1 is (or will be) installed.
+lib_prefix() {
+  echo "$LAMP_CACHE/wasm-libs/$1-$(lib_key "$1")"
+}
+
 # Builds (or finds in the cache) every library; sets LIBS_PKG_CONFIG_LIBDIR to their .pc dirs.
 build_libs() {
   local name key prefix src dirs=()
   for name in "${WASM_LIBS[@]}"; do
     key=$(lib_key "$name")
-    prefix=$LAMP_CACHE/wasm-libs/$name-$key
+    prefix=$(lib_prefix "$name")
     if [[ ! -f $prefix/.done ]]; then
       log "building $name for wasm32-wasip2 (inputs $key)"
       src=$(unpack_lib "$name")

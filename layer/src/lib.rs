@@ -3,9 +3,9 @@
 //! | zip                 | contents                                         | unpacked at  |
 //! |---------------------|--------------------------------------------------|--------------|
 //! | `runtime.zip`       | `bootstrap` (static x86_64 musl `host`, 0755)    | `/opt`       |
-//! | `php.zip`           | `lamp/php.cwasm` (x86_64), `lamp/php.wasm.xz`, `lamp/ssl/cert.pem` | `/opt` |
+//! | `php.zip`           | `lamp/php.cwasm` (x86_64), `lamp/php.wasm.xz`, `lamp/ssl/{cert.pem,openssl.cnf}` | `/opt` |
 //! | `runtime-arm64.zip` | `bootstrap` (static aarch64 musl `host`, 0755)   | `/opt`       |
-//! | `php-arm64.zip`     | `lamp/php.cwasm` (aarch64), `lamp/php.wasm.xz`, `lamp/ssl/cert.pem` | `/opt` |
+//! | `php-arm64.zip`     | `lamp/php.cwasm` (aarch64), `lamp/php.wasm.xz`, `lamp/ssl/{cert.pem,openssl.cnf}` | `/opt` |
 //! | `vendor.zip`        | Guzzle and its dependencies from Debian 12 under `vendor/`, `vendor/autoload.php` (`vendor.rs`) | `/opt` |
 //! | `hello-php.zip`     | `src/index.php` (`_HANDLER=index`)               | `/var/task`  |
 //! | `hello-rust.zip`    | `hello.wasm` (`_HANDLER=hello`)                  | `/var/task`  |
@@ -123,6 +123,9 @@ pub struct Inputs {
     pub php_wasm: PathBuf,
     /// The CA certificates PHP trusts (`make php`), shown to PHP guests as `/etc/ssl/cert.pem`.
     pub ca_bundle: PathBuf,
+    /// OpenSSL's default configuration (`make php`), shown to PHP guests as
+    /// `/etc/ssl/openssl.cnf`.
+    pub openssl_cnf: PathBuf,
     /// The vendor layer's folder: the Debian packages it pins (`debian-packages.txt`) and its
     /// autoloader (`autoload.php`).
     pub vendor: PathBuf,
@@ -148,6 +151,7 @@ impl Inputs {
             bootstrap_arm64: bootstrap(Arch::Aarch64),
             php_wasm: root.join("guests/php/dist/php.wasm"),
             ca_bundle: root.join("guests/php/dist/ssl/cert.pem"),
+            openssl_cnf: root.join("guests/php/dist/ssl/openssl.cnf"),
             vendor: root.join("layer/vendor"),
             lamp_cache: lamp_cache(),
             hello_php: root.join("examples/hello-php/src/index.php"),
@@ -186,6 +190,10 @@ impl Inputs {
                     ),
                     (
                         self.ca_bundle.as_path(),
+                        "build it with `make php`".to_string(),
+                    ),
+                    (
+                        self.openssl_cnf.as_path(),
                         "build it with `make php`".to_string(),
                     ),
                 ],
@@ -310,6 +318,7 @@ impl<'a> Builder<'a> {
                     ..Entry::new("lamp/php.wasm.xz", REGULAR, self.php_wasm_xz()?)
                 },
                 Entry::from_file("lamp/ssl/cert.pem", &inputs.ca_bundle, REGULAR)?,
+                Entry::from_file("lamp/ssl/openssl.cnf", &inputs.openssl_cnf, REGULAR)?,
             ],
             ("vendor", _) => vendor::entries(&inputs.vendor, &inputs.lamp_cache)?,
             ("hello-php", _) => vec![Entry::from_file(

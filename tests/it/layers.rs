@@ -194,6 +194,7 @@ fn every_zip_holds_exactly_its_files_with_fixed_modes() {
         ("lamp/php.cwasm", 0o644),
         ("lamp/php.wasm.xz", 0o644),
         ("lamp/ssl/cert.pem", 0o644),
+        ("lamp/ssl/openssl.cnf", 0o644),
     ];
     let expected: [(&str, &[(&str, u32)]); 6] = [
         ("runtime", &[("bootstrap", 0o755)]),

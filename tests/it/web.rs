@@ -1137,7 +1137,12 @@ fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
     std::fs::write(&template, text).unwrap();
     let serve = Serve::start(&template, &[]);
     let http = client();
-    let form = http.get(serve.url("/guestbook")).send().unwrap().text().unwrap();
+    let form = http
+        .get(serve.url("/guestbook"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let token = form
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -1146,18 +1151,29 @@ fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
         .to_string();
     let posted = http
         .post(serve.url("/guestbook"))
-        .form(&[("csrf", token.as_str()), ("name", "Ada"), ("message", "stored in MySQL")])
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", "Ada"),
+            ("message", "stored in MySQL"),
+        ])
         .send()
         .unwrap();
     assert_eq!(posted.status(), 303, "{}", serve.log());
-    let info: Value =
-        serde_json::from_str(&http.get(serve.url("/api/info")).send().unwrap().text().unwrap())
-            .unwrap();
+    let info: Value = serde_json::from_str(
+        &http
+            .get(serve.url("/api/info"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(info["database"], "mysql", "{info}");
     assert_eq!(info["guestbook_entries"], 1, "{info}");
     // The row is in the server, not in a SQLite file of the sandbox.
     assert_eq!(
-        db.sql(&database, "SELECT name, message FROM guestbook").trim(),
+        db.sql(&database, "SELECT name, message FROM guestbook")
+            .trim(),
         "Ada\tstored in MySQL"
     );
 }

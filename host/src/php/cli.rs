@@ -182,6 +182,8 @@ fn wasi(wasm: &Path, args: &[String], given: Vec<(String, String)>) -> Result<Wa
     let cwd_guest = cwd
         .to_str()
         .ok_or_else(|| anyhow!("the current directory is not UTF-8"))?;
+    // PHP starts there (guests/php/compat/crt_command.c): getcwd() and open_basedir=. as natively.
+    wasi.initial_cwd(cwd_guest);
     // `.` first: wasi-libc resolves relative paths against the preopen named `.`, absolute
     // ones against the longest matching preopen.
     let mut maps = vec![(cwd.clone(), ".")];
