@@ -7,8 +7,8 @@
 # Both are made from the core modules by wit-component directly: wasi-libc for wasip2 imports
 # wasi:*@0.2.0 itself and carries its component type, so no preview 1 adapter is involved.
 #
-# Usage: guests/php/build.sh [--force]
-# Env:   LAMP_CACHE  download cache, default ~/.cache/wasm-lamp
+# Usage: guests/php/build.sh [--force]   (--force: build the core from source, cache or not)
+# Env:   LAMP_CACHE  download and build cache, default ~/.cache/wasm-lamp
 #        LAMP_PHP_BUILD  build directory, default <repo>/target/php
 #        JOBS  make parallelism, default 2 (the machine is shared)
 #        LAMP_PHP_WIZER  1 (default): pre-initialise the handler with wizer; 0: start PHP per instance
@@ -18,6 +18,8 @@
 #        LAMP_PHP_WASM_OPT  flags for binaryen's wasm-opt on php-cli.wasm and the handler core
 #                     module (e.g. -O3); empty (default): not run. binaryen comes from npm, pinned,
 #                     into $LAMP_CACHE/binaryen-$BINARYEN_VERSION (needs node and npm)
+#        LAMP_PHP_INCREMENTAL  1: when only new patches changed, apply them to the built tree
+#                     and run make (developers; the result is cached like any core)
 #        LAMP_PHP_VM  the Zend executor: SWITCH (default; regenerated with Zend/zend_vm_gen.php)
 #                     or CALL (the tarball's executor, which falls back to CALL on wasm32)
 #
@@ -89,7 +91,7 @@ COMPONENTS_MARK='^# --- the components'
 CORE_HASH=$( { sed "/$COMPONENTS_MARK/,\$d" "$HERE/build.sh" | sha256sum | cut -c1-64; echo "$PHP_SHA256 $WASI_LIBC_SHA256 $PHP_OPT vm=$PHP_VM lto=$PHP_LTO"; hash_files patches compat libs libs.sh; } | sha256sum | cut -c1-16)
 GLUE_HASH=$( { echo "$CORE_HASH"; sha256sum "$HERE/build.sh" | cut -c1-64; echo "wizer=${LAMP_PHP_WIZER:-1} wasm-opt=$WASM_OPT_FLAGS"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
-if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm && -f $DIST/ssl/cert.pem ]]; then
+if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm && -f $DIST/ssl/cert.pem && -f $DIST/ssl/openssl.cnf ]]; then
   log "up to date (inputs $GLUE_HASH): $DIST/php-cli.wasm, $DIST/php.wasm"
   exit 0
 fi
@@ -204,11 +206,13 @@ pre=(--target=wasm32-wasip2 --sysroot=$sr -isystem $HERE/compat/include -Qunused
 post=()
 # Linking: wasm-ld itself (without -fuse-ld=lld clang-22 runs wasm-component-ld for wasip2);
 # our entry points instead of wasi-libc's crt1 (compat/crt_*.c); chmod, fchmod and mprotect
-# sent to compat/stubs.c's __wrap_ versions (the libc defines them, so a plain definition of
-# ours would be a duplicate symbol).
+# sent to compat/stubs.c's __wrap_ versions, and getprotobyname, gethostbyname to
+# stubs_names.c's (the libc defines them, so a plain definition of ours would be a duplicate
+# symbol).
 ((link)) && pre+=(-fuse-ld=lld -nostartfiles)
 ((link)) && post+=(\$crt -Wl,-z,stack-size=8388608 -Wl,--strip-debug
-  -Wl,--wrap=chmod -Wl,--wrap=fchmod -Wl,--wrap=mprotect -L$lib -llampcompat
+  -Wl,--wrap=chmod -Wl,--wrap=fchmod -Wl,--wrap=mprotect
+  -Wl,--wrap=getprotobyname -Wl,--wrap=gethostbyname -L$lib -llampcompat
   -lwasi-emulated-signal -lwasi-emulated-mman -lwasi-emulated-getpid
   -lwasi-emulated-process-clocks)
 # LTO (LAMP_PHP_LTO=1): PHP's sources compile to bitcode (not configure's probes nor the compat
@@ -264,15 +268,19 @@ select_vm() {
   fi
 }
 
+patch_id() { echo "$(basename "$1") $(sha256sum <"$1" | cut -c1-64)"; }
+
 build_core() {
   local tarball
   tarball=$(fetch_source)
   log "unpacking $(basename "$tarball")"
   rm -rf "$SRC" "$BUILD/core.stamp"
   tar -xJf "$tarball" -C "$BUILD"
+  : >"$BUILD/patches.applied"
   for p in "$HERE"/patches/*.patch; do
     log "patch $(basename "$p")"
     patch -s -p1 -d "$SRC" <"$p"
+    patch_id "$p" >>"$BUILD/patches.applied"
   done
   select_vm
   make_toolchain
@@ -310,14 +318,77 @@ build_core() {
   echo "$CORE_HASH" >"$BUILD/core.stamp"
 }
 
+# --- the components (a change from here on only relinks: see CORE_HASH) ---------------------
+
+# The built core is also kept in $LAMP_CACHE/php-core/CORE_HASH.tar.zst (PHP's tree after
+# `make`, without object files: ~40 MB), so that a fresh clone on a machine that built these
+# inputs before (CI) unpacks it in seconds instead of building for 20 minutes. The newest
+# three are kept.
+CORE_CACHE=$LAMP_CACHE/php-core/$CORE_HASH.tar.zst
+save_core() {
+  mkdir -p "$(dirname "$CORE_CACHE")"
+  tar -C "$BUILD" --exclude='*.o' --exclude='*.lo' --exclude='*.dep' --exclude='.libs' \
+    -cf - "php-$PHP_VERSION" | zstd -q -T0 -3 -o "$CORE_CACHE.tmp" && mv "$CORE_CACHE.tmp" "$CORE_CACHE"
+  ls -t "$(dirname "$CORE_CACHE")"/*.tar.zst | tail -n +4 | xargs -r rm -f
+  log "core cached: $CORE_CACHE ($(stat -c %s "$CORE_CACHE") bytes)"
+}
+restore_core() {
+  log "PHP core from the cache: $CORE_CACHE"
+  rm -rf "$SRC" "$BUILD/core.stamp"
+  zstd -q -dc "$CORE_CACHE" | tar -C "$BUILD" -xf - || die "$CORE_CACHE: cannot unpack (delete it to rebuild)"
+  # The link of the handler below needs the compiler wrapper and the libraries' archives.
+  make_toolchain
+  export PATH=$BUILD/bin:$PATH
+  build_libs
+  echo "$CORE_HASH" >"$BUILD/core.stamp"
+}
+
+# LAMP_PHP_INCREMENTAL=1 (a developer's shortcut, never the default): for new patches, the
+# compat library or a library's recipe (not its headers), apply the new patches to the built
+# tree, relink against the libraries' current builds and let make recompile what the patches
+# touch, instead of building from a fresh tree. Changing an applied patch still rebuilds.
+build_incremental() {
+  log "incremental build in $SRC (LAMP_PHP_INCREMENTAL=1): new patches, then make"
+  make_toolchain
+  export PATH=$BUILD/bin:$PATH
+  build_libs
+  local p id
+  for p in "$HERE"/patches/*.patch; do
+    id=$(patch_id "$p")
+    grep -qxF "$id" "$BUILD/patches.applied" && continue
+    grep -q "^$(basename "$p") " "$BUILD/patches.applied" &&
+      die "$(basename "$p") changed since it was applied: build without LAMP_PHP_INCREMENTAL"
+    log "patch $(basename "$p")"
+    patch -s -p1 -d "$SRC" <"$p"
+    echo "$id" >>"$BUILD/patches.applied"
+  done
+  pin_build_date
+  # A library rebuilt (its recipe or the compat library changed; headers must not have) is
+  # linked from its new place.
+  local name
+  for name in "${WASM_LIBS[@]}"; do
+    sed -i "s#$LAMP_CACHE/wasm-libs/$name-[0-9a-f]\{16\}#$(lib_prefix "$name")#g" "$SRC/Makefile"
+  done
+  # The compat library is not a prerequisite in PHP's Makefile: relink the CLI in any case.
+  rm -f "$SRC/sapi/cli/php"
+  (cd "$SRC" && nice make -j"$JOBS" >>"$BUILD/make.log" 2>&1) || die "make failed (log: $BUILD/make.log)"
+  echo "$CORE_HASH" >"$BUILD/core.stamp"
+}
+
 start=$SECONDS
 if ((FORCE)) || [[ ! -f $BUILD/core.stamp || $(cat "$BUILD/core.stamp") != "$CORE_HASH" ]]; then
-  build_core
+  if ((!FORCE)) && [[ ${LAMP_PHP_INCREMENTAL:-0} == 1 && -f $BUILD/patches.applied && -f $SRC/Makefile ]]; then
+    build_incremental
+    save_core
+  elif ((!FORCE)) && [[ -f $CORE_CACHE ]]; then
+    restore_core
+  else
+    build_core
+    save_core
+  fi
 else
   log "PHP core up to date (inputs $CORE_HASH)"
 fi
-
-# --- the components (a change from here on only relinks: see CORE_HASH) ---------------------
 export PATH=$BUILD/bin:$PATH
 pin_build_date
 
@@ -337,7 +408,7 @@ wasm_opt() { # in out
 }
 
 # dist/ssl/cert.pem: the CA certificates PHP trusts (OpenSSL's default file for OPENSSLDIR
-# /etc/ssl, where the host shows this folder to PHP guests, read-only): Mozilla's roots from
+# /etc/ssl, where the host shows this folder to PHP guests, read-only; openssl.cnf beside it): Mozilla's roots from
 # Debian's ca-certificates, pinned like the libc, concatenated in name order as
 # update-ca-certificates does. They include the Amazon roots that RDS Proxy's certificates
 # chain to (a direct Aurora/RDS connection needs AWS's RDS bundle, given with PDO's SSL_CA).
@@ -360,6 +431,12 @@ ca_bundle() {
   (cd "$BUILD/ca/usr/share/ca-certificates/mozilla" && find . -name '*.crt' -print0 | LC_ALL=C sort -z |
     xargs -0 cat) >"$DIST/ssl/cert.pem"
   log "ssl/cert.pem: $(grep -c 'BEGIN CERTIFICATE' "$DIST/ssl/cert.pem") CA certificates"
+  # Beside it, OpenSSL's default configuration (what openssl_pkey_new() and CSRs read without
+  # a config of their own), from the tarball of the OpenSSL that PHP links (libs.sh).
+  local tarball
+  tarball=$(fetch_lib_source openssl)
+  tar -xzOf "$tarball" --wildcards '*/apps/openssl.cnf' >"$DIST/ssl/openssl.cnf" ||
+    die "$tarball: no apps/openssl.cnf"
 }
 ca_bundle
 

@@ -138,9 +138,6 @@ lib_build_openssl() { # src prefix
   mkdir -p "$prefix/lib/pkgconfig" "$prefix/include/openssl"
   cp "$src"/include/openssl/*.h "$prefix/include/openssl/"
   cp "$src/libcrypto.a" "$src/libssl.a" "$prefix/lib/"
-  # OpenSSL's default configuration (what openssl_pkey_new() and CSRs read without a config of
-  # their own), shown to guests as /etc/ssl/openssl.cnf beside the CA bundle (build.sh).
-  mkdir -p "$prefix/share" && cp "$src/apps/openssl.cnf" "$prefix/share/openssl.cnf"
   # (The .pc files' make targets would build the tools' library too.)
   local version
   version=$(sed -n 's/^# *define OPENSSL_VERSION_STR "\(.*\)"/\1/p' "$src/include/openssl/opensslv.h")

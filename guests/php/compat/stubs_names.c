@@ -5,7 +5,7 @@
  * getprotobynumber(), gethostbyname() and gethostbynamel() use: protocols from a built-in
  * table, host names through getaddrinfo (wasi:sockets, under the host's network policy).
  * The libc defines getprotobyname and gethostbyname in the object that also holds
- * getaddrinfo, so ours are lamp_* (wasi_compat.h renames the calls).
+ * getaddrinfo, so ours are __wrap_* (build.sh links with -Wl,--wrap=getprotobyname,gethostbyname).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -54,7 +54,7 @@ static struct protoent *protocol_entry(size_t i)
 }
 
 /* As glibc matches /etc/protocols: the name or an alias, exactly. */
-struct protoent *getprotobyname(const char *name)
+struct protoent *__wrap_getprotobyname(const char *name)
 {
 	for (size_t i = 0; name && i < sizeof protocols / sizeof protocols[0]; i++) {
 		if (strcmp(name, protocols[i].name) == 0 || strcmp(name, protocols[i].alias) == 0) {
@@ -75,7 +75,7 @@ struct protoent *getprotobynumber(int number)
 }
 
 /* IPv4 addresses of `name` (at most 16, without repeats), in getaddrinfo's order. */
-struct hostent *gethostbyname(const char *name)
+struct hostent *__wrap_gethostbyname(const char *name)
 {
 	static struct hostent host;
 	static char host_name[256];

@@ -56,13 +56,6 @@ int mkstemp(char *template_);
 /* sys/file.h declares flock but wasi-libc does not define it; WASI has one process per file. */
 int flock(int fd, int operation);
 
-/* netdb.h: wasi-libc's getprotobyname and gethostbyname return NULL (TODOs of its netdb.c,
- * whose object also holds getaddrinfo, so they cannot be replaced by name): calls go to
- * stubs_names.c's. Function-like, so that PHP's own functions of the same names
- * (PHP_FUNCTION(gethostbyname), ZEND_FE(gethostbyname, ...)) keep theirs. */
-#define getprotobyname(name) lamp_getprotobyname(name)
-#define gethostbyname(name) lamp_gethostbyname(name)
-
 /* socket constants wasi-libc leaves out that PHP's network code names (xp_socket.c): musl's
  * values, which no other MSG_ flag of wasi-libc uses; recv/send with MSG_OOB then fail with
  * EOPNOTSUPP, as the libc answers any flag it does not know */

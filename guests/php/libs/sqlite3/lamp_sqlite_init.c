@@ -38,21 +38,21 @@ static int is_lock_dir(const char *path) {
   return n > 5 && strcmp(path + n - 5, ".lock") == 0;
 }
 
-/* SQLite's mkdir (its only use in the unix VFS is taking a dot-file lock). */
+/* SQLite's mkdir (its only use in the unix VFS is taking a dot-file lock). Whatever happens
+ * after a lock directory is found to exist, a failure says EEXIST (SQLite's "busy, try again"):
+ * the lock may vanish between mkdir and stat when its owner lets go, and any other errno would
+ * be an I/O error to SQLite. */
 static int lamp_mkdir(const char *path, mode_t mode) {
   int rc = real_mkdir(path, mode);
   if (rc == 0 || errno != EEXIST || !is_lock_dir(path)) return rc;
   struct stat st;
-  if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return rc;
-  if (time(NULL) - st.st_mtime <= stale_after_seconds()) {
-    errno = EEXIST;
-    return -1;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+      time(NULL) - st.st_mtime > stale_after_seconds() &&
+      (rmdir(path) == 0 || errno == ENOENT)) {
+    return real_mkdir(path, mode);
   }
-  if (rmdir(path) != 0 && errno != ENOENT) {
-    errno = EEXIST;
-    return -1;
-  }
-  return real_mkdir(path, mode);
+  errno = EEXIST;
+  return -1;
 }
 
 int lamp_sqlite_init(const char *unused) {
