@@ -1116,6 +1116,11 @@ fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app"),
         app.path(),
     );
+    std::fs::copy(
+        crate::util::component(test_artifacts::LAMP_APP_RUST),
+        app.path().join("rust/hello.wasm"),
+    )
+    .unwrap();
     let template = app.path().join("template.yaml");
     let mut text = std::fs::read_to_string(&template).unwrap();
     for (parameter, value) in [
