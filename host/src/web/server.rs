@@ -160,7 +160,19 @@ fn connect(
     let server = server.clone();
     let service = service_fn(move |request| {
         let server = server.clone();
-        async move { Ok::<_, Infallible>(server.handle(request, peer).await) }
+        async move {
+            // A task of its own, so the request runs to its end when the client goes away (the
+            // connection drops this future): Lambda finishes an invocation whatever happens to
+            // its caller, and a guest dropped midway would leave behind what it holds, such as
+            // a SQLite lock directory in the function's /tmp.
+            let response = tokio::spawn(server.handle(request, peer))
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!("request from {peer} failed: {e}");
+                    message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                });
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
