@@ -7,20 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::php::{host_php, php_cwasm};
+use crate::php::{host_php, php_cwasm, task as tree};
 use crate::util::*;
 use crate::web::{Serve, client};
-
-/// A folder holding `files` (path relative to it, contents).
-fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, contents) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-    dir
-}
 
 #[test]
 fn host_php_has_the_database_tls_and_zlib_extensions() {

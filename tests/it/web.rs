@@ -1022,18 +1022,7 @@ fn page_time() {
 /// static assets.
 #[test]
 fn the_example_app_works_through_its_template() {
-    // A copy of the app with its Rust route built where the template expects it (`make serve`
-    // puts it there too).
-    let app = tempfile::tempdir().unwrap();
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app"),
-        app.path(),
-    );
-    std::fs::copy(
-        crate::util::component(test_artifacts::LAMP_APP_RUST),
-        app.path().join("rust/hello.wasm"),
-    )
-    .unwrap();
+    let app = example_app();
     let serve = Serve::start(&app.path().join("template.yaml"), &[]);
     let http = client();
     let get = |path: &str| http.get(serve.url(path)).send().unwrap();
@@ -1111,16 +1100,7 @@ fn the_example_app_works_through_its_template() {
 fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
     let db = crate::mariadb::mariadb();
     let database = db.database("example_app");
-    let app = tempfile::tempdir().unwrap();
-    copy_tree(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app"),
-        app.path(),
-    );
-    std::fs::copy(
-        crate::util::component(test_artifacts::LAMP_APP_RUST),
-        app.path().join("rust/hello.wasm"),
-    )
-    .unwrap();
+    let app = example_app();
     let template = app.path().join("template.yaml");
     let mut text = std::fs::read_to_string(&template).unwrap();
     for (parameter, value) in [
@@ -1181,6 +1161,22 @@ fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
             .trim(),
         "Ada\tstored in MySQL"
     );
+}
+
+/// A copy of examples/lamp-app with its Rust route built where the template expects it (`make
+/// serve` puts it there too).
+fn example_app() -> tempfile::TempDir {
+    let app = tempfile::tempdir().unwrap();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app"),
+        app.path(),
+    );
+    std::fs::copy(
+        crate::util::component(test_artifacts::LAMP_APP_RUST),
+        app.path().join("rust/hello.wasm"),
+    )
+    .unwrap();
+    app
 }
 
 /// Copies the files under `from` (not `target/` folders) into `to`.
