@@ -1110,7 +1110,7 @@ fn the_example_app_works_through_its_template() {
 #[test]
 fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
     let db = crate::mariadb::mariadb();
-    let database = db.database("example_app");
+    let database = db.database("example_app").unwrap();
     let app = tempfile::tempdir().unwrap();
     copy_tree(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lamp-app"),
@@ -1126,7 +1126,7 @@ fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
     for (parameter, value) in [
         (
             "DbDsn",
-            format!("mysql:host=127.0.0.1;port={};dbname={database}", db.port),
+            format!("mysql:host=127.0.0.1;port={};dbname={database}", db.port()),
         ),
         ("DbUser", crate::mariadb::USER.to_string()),
         ("DbPassword", db.password(crate::mariadb::USER).to_string()),
@@ -1178,6 +1178,7 @@ fn the_example_app_keeps_its_guestbook_in_mysql_when_the_template_says_so() {
     // The row is in the server, not in a SQLite file of the sandbox.
     assert_eq!(
         db.sql(&database, "SELECT name, message FROM guestbook")
+            .unwrap()
             .trim(),
         "Ada\tstored in MySQL"
     );
