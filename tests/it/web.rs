@@ -38,6 +38,8 @@ if ($do === 'throw') { throw new RuntimeException('secret detail'); }
 if ($do === 'loop') { while (true) {} }
 if ($do === 'sleep') { sleep(60); echo 'woke'; return; }
 if ($do === 'slow') { usleep(1500000); echo 'finished'; return; }
+if ($do === 'write') { usleep(1000000); file_put_contents('/tmp/written', 'yes'); echo 'written'; return; }
+if ($do === 'written') { echo file_exists('/tmp/written') ? 'written' : 'not yet'; return; }
 if ($do === 'session') {
     session_start();
     $_SESSION['n'] = ($_SESSION['n'] ?? 0) + 1;
@@ -581,6 +583,41 @@ fn shutdown_finishes_requests_in_flight() {
     let exit = serve.child.wait().unwrap();
     assert!(exit.success(), "{exit:?}\n{}", serve.log());
     assert!(TcpStream::connect(serve.base.trim_start_matches("http://")).is_err());
+}
+
+/// A client that goes away does not stop its request: the invocation runs to its end, as
+/// behind API Gateway. Dropped halfway, an instance would leave behind what it holds (a SQLite
+/// lock directory kept the database busy for every request after it).
+#[test]
+fn a_request_runs_to_its_end_when_its_client_goes_away() {
+    let app = app();
+    let serve = Serve::start(&app.path().join("public"), &[]);
+    let mut stream = TcpStream::connect(serve.base.trim_start_matches("http://")).unwrap();
+    stream
+        .write_all(b"GET /?do=write HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    // The page is in its sleep when the client goes.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stream);
+    let http = client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = http
+            .get(serve.url("/?do=written"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        if body == "written" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the request stopped with its client ({body}):\n{}",
+            serve.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The same requests through native `php -S` and `host serve`, on the same dump script:
