@@ -10,7 +10,7 @@ APT_PACKAGES=(
   llvm-22                                                # llvm-ar/llvm-nm for wasm objects (PHP build)
   php8.2-cli php8.2-curl                                 # peer for benchmarks, run-tests.php driver
   php8.2-mysql php8.2-sqlite3                            # native peers of the guest's mysqli/pdo_mysql, pdo_sqlite/sqlite3
-  mariadb-server mariadb-client                          # the MySQL tests' private server (tests/it/mariadb.rs), never the system one
+  mariadb-server mariadb-client                          # the MySQL tests' and benchmark's private server (tests/mariadb), never the system one
   nginx-light php8.2-fpm wrk                             # web benchmark: nginx + PHP-FPM peer, load generator
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap

@@ -287,7 +287,7 @@ fn missing_extensions(out: &Output) -> &'static str {
 
 /// `items` in a fresh database `lamp_NAME`: unique names, as an application would have them.
 fn items_database(db: &MariaDb, name: &str) -> String {
-    let database = db.database(name);
+    let database = db.database(name).unwrap();
     db.sql(
         &database,
         "CREATE TABLE items (
@@ -295,7 +295,8 @@ fn items_database(db: &MariaDb, name: &str) -> String {
             name VARCHAR(100) NOT NULL UNIQUE,
             qty INT NOT NULL
         )",
-    );
+    )
+    .unwrap();
     database
 }
 
@@ -335,7 +336,8 @@ fn crud(api: &str) {
     );
     // What the server holds, by its own client.
     assert_eq!(
-        db.sql(&database, "SELECT id, name, qty FROM items ORDER BY id"),
+        db.sql(&database, "SELECT id, name, qty FROM items ORDER BY id")
+            .unwrap(),
         format!("{}\tapple\t1\n{}\tO'Brien \"🍐\" é\t12\n", ids[0], ids[1])
     );
 }
@@ -368,7 +370,7 @@ fn a_transaction_rolls_back_and_commits() {
         })
     );
     assert_eq!(
-        db.sql(&database, "SELECT name, qty FROM items"),
+        db.sql(&database, "SELECT name, qty FROM items").unwrap(),
         "committed\t4\n"
     );
 }
@@ -379,11 +381,12 @@ fn a_transaction_rolls_back_and_commits() {
 fn ten_thousand_rows_come_back_whole() {
     const ROWS: usize = 10_000;
     let db = mariadb();
-    let database = db.database("big");
+    let database = db.database("big").unwrap();
     db.sql(
         &database,
         "CREATE TABLE big (id INT PRIMARY KEY, name VARCHAR(100) NOT NULL)",
-    );
+    )
+    .unwrap();
     let name = |i: usize| format!("row {i} é {:08x}", (i as u64 * 2_654_435_761) % (1 << 32));
     let mut sql = String::new();
     let mut expected = Sha256::new();
@@ -397,7 +400,7 @@ fn ten_thousand_rows_come_back_whole() {
     for i in 1..=ROWS {
         expected.update(format!("{i}:{}\n", name(i)));
     }
-    db.sql(&database, &sql);
+    db.sql(&database, &sql).unwrap();
     let expected = json!({"count": ROWS, "sha256": hex(&expected.finalize())});
     for api in ["pdo", "mysqli"] {
         let event = json!({"db": db.login(&database, USER)});
@@ -628,7 +631,7 @@ fn serve(db: &MariaDb, database: &str, args: &[&str]) -> (tempfile::TempDir, Ser
 fn settings_env(db: &MariaDb, database: &str) -> Vec<(&'static str, String)> {
     vec![
         ("DB_HOST", "127.0.0.1".into()),
-        ("DB_PORT", db.port.to_string()),
+        ("DB_PORT", db.port().to_string()),
         ("DB_NAME", database.into()),
         ("DB_USER", USER.into()),
         ("DB_PASSWORD", db.password(USER).into()),
@@ -641,7 +644,7 @@ const INSERTS: usize = 1000;
 /// `hits` in a fresh database `lamp_NAME`, deliberately without a unique key: a duplicate
 /// insert shows as a second row.
 fn hits_database(db: &MariaDb, name: &str) -> String {
-    let database = db.database(name);
+    let database = db.database(name).unwrap();
     db.sql(
         &database,
         "CREATE TABLE hits (
@@ -651,17 +654,20 @@ fn hits_database(db: &MariaDb, name: &str) -> String {
             started DOUBLE NOT NULL,
             inserted DOUBLE NOT NULL
         )",
-    );
+    )
+    .unwrap();
     database
 }
 
 /// Every (client, seq) of the 1,000 inserts is in `hits` exactly once, and some invocations
 /// overlapped (one started before another's row was in).
 fn assert_all_inserted_once(db: &MariaDb, database: &str) {
-    let rows = db.sql(
-        database,
-        "SELECT client, seq, started, inserted FROM hits ORDER BY client, seq",
-    );
+    let rows = db
+        .sql(
+            database,
+            "SELECT client, seq, started, inserted FROM hits ORDER BY client, seq",
+        )
+        .unwrap();
     let mut seen: Vec<(usize, usize)> = Vec::new();
     let mut spans: Vec<(f64, f64)> = Vec::new();
     for line in rows.lines() {

@@ -13,7 +13,8 @@
 //! Errors are API Gateway's: a handler error is a 502 `{"message":"Internal Server Error"}`,
 //! a timeout a 504, a body over 6 MB a 413; hyper answers malformed HTTP with a 400 and too
 //! many or too large headers with a 431. The cause goes to the log, never to the client. One
-//! access-log line per request. Shutdown (Ctrl-C, SIGTERM) finishes requests in flight.
+//! access-log line per request. A request runs to its end even when its client goes away, as
+//! on Lambda. Shutdown (Ctrl-C, SIGTERM) finishes requests in flight.
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -6,7 +6,8 @@
 //! runtime process, and `Zend/bench.php` under `host php` against native php8.2. Peers: the
 //! seed's PHP bootstrap (peer/bootstrap.php) on native php8.2-cli, long-lived and one process
 //! per event. Web rows (`web.rs`): examples/lamp-app under `host serve`, nginx + PHP-FPM and
-//! `php -S`, loaded with `wrk`.
+//! `php -S`, loaded with `wrk`. MySQL rows (`mysql.rs`): a page that connects to a private
+//! MariaDB, runs one statement and closes, under `host serve` and nginx + PHP-FPM.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use mock_runtime::{Event, MockRuntime};
 
+mod mysql;
 mod web;
 
 /// Benchmarks the runtime against native PHP peers.
@@ -44,6 +46,8 @@ struct Args {
     quick: bool,
     #[command(flatten)]
     web: web::WebArgs,
+    #[command(flatten)]
+    mysql: mysql::MysqlArgs,
 }
 
 struct Sizes {
@@ -89,8 +93,16 @@ fn main() -> Result<()> {
         php_runtime: &php_cwasm,
         quick: args.quick,
     };
-    if args.web.web_only {
-        return print_table(&args, &web::rows(&args.web, &web_setup)?);
+    if args.web.web_only || args.mysql.mysql_only {
+        let mut rows = Vec::new();
+        if !args.mysql.mysql_only {
+            rows = web::rows(&args.web, &web_setup)?;
+        }
+        let (mysql_rows, breakdown) = mysql::run(&args.mysql, &args.web, &web_setup)?;
+        rows.extend(mysql_rows);
+        print_table(&args, &rows)?;
+        breakdown.print();
+        return Ok(());
     }
     let php_task = root.join("examples/hello-php");
     let rust_task = work.path().join("rust-task");
@@ -219,8 +231,11 @@ fn main() -> Result<()> {
     ));
 
     rows.extend(web::rows(&args.web, &web_setup)?);
+    let (mysql_rows, mysql_breakdown) = mysql::run(&args.mysql, &args.web, &web_setup)?;
+    rows.extend(mysql_rows);
     print_table(&args, &rows)?;
     print_breakdown(&[("PHP hello", &php_cold), ("Rust hello", &rust_cold)]);
+    mysql_breakdown.print();
     Ok(())
 }
 

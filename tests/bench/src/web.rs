@@ -28,7 +28,7 @@ const PAGES: [(&str, &str); 2] = [("/hello", "Hello, world"), ("/", "<h1>Welcome
 /// Flags of the web rows (`wrk`'s are also read from the environment).
 #[derive(Debug, Args)]
 pub struct WebArgs {
-    /// Only the web rows: skip the Runtime API and interpreter rows.
+    /// Only the web rows and the MySQL rows: skip the Runtime API and interpreter rows.
     #[arg(long, conflicts_with = "no_web")]
     pub web_only: bool,
     /// Skip the web rows.
@@ -70,6 +70,13 @@ pub struct WebArgs {
     pub php_fpm: String,
 }
 
+impl WebArgs {
+    /// Seconds of each measured `wrk` run.
+    pub fn seconds(&self, quick: bool) -> u32 {
+        self.wrk_seconds.unwrap_or(if quick { 2 } else { 5 })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Server {
     /// `host serve DIR`.
@@ -100,11 +107,25 @@ pub struct Setup<'a> {
     pub quick: bool,
 }
 
+/// A PHP app to serve, and what it needs beyond PHP itself.
+pub struct App<'a> {
+    /// The document root; its `index.php` is the front controller.
+    pub root: &'a Path,
+    /// A page that answers 200 once the server is up.
+    pub ready: &'a str,
+    /// The environment of the app's PHP code (`host serve --env`, PHP-FPM's `env[...]`).
+    pub env: Vec<(String, String)>,
+    /// Where the app connects (`host serve --allow-outbound`; native PHP is not sandboxed).
+    pub allow_outbound: Vec<String>,
+    /// Native PHP's shared modules to load beyond opcache and PDO SQLite, in order.
+    pub extensions: &'a [&'a str],
+}
+
 /// One `wrk` run's figures.
-struct Load {
-    per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub struct Load {
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
     requests: u64,
     /// Responses that were not 2xx or 3xx.
     non_2xx: u64,
@@ -114,7 +135,7 @@ struct Load {
 
 impl Load {
     /// What went wrong, for the row's note; `None` when nothing did.
-    fn errors_note(&self) -> Option<String> {
+    pub fn errors_note(&self) -> Option<String> {
         let read = self
             .socket_errors
             .iter()
@@ -148,7 +169,7 @@ pub fn rows(args: &WebArgs, setup: &Setup<'_>) -> Result<Vec<Row>> {
     if args.no_web {
         return Ok(Vec::new());
     }
-    let seconds = args.wrk_seconds.unwrap_or(if setup.quick { 2 } else { 5 });
+    let seconds = args.seconds(setup.quick);
     let wrk_settings = format!(
         "wrk -t{} -c{} -d{seconds}s",
         args.wrk_threads, args.wrk_connections
@@ -160,50 +181,31 @@ pub fn rows(args: &WebArgs, setup: &Setup<'_>) -> Result<Vec<Row>> {
     };
     let root = std::fs::canonicalize(&args.web_root)
         .with_context(|| format!("failed to find the web app `{}`", args.web_root.display()))?;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let app = App {
+        root: &root,
+        ready: "/hello",
+        env: Vec::new(),
+        allow_outbound: Vec::new(),
+        extensions: &[],
+    };
+    let cores = cores();
 
     // Per server: its loads per page, or why it was skipped.
     let mut results: Vec<(Server, Result<Vec<Load>, String>)> = Vec::new();
     for &server in &args.web_servers {
         let work = tempfile::Builder::new().prefix("lamp-web-").tempdir()?;
-        let started = match server {
-            Server::Host => Some(start_host(setup, &root, work.path(), cores)?),
-            Server::Nginx => match start_nginx_fpm(args, &root, work.path(), cores) {
-                Ok(running) => Some(running),
-                Err(reason) => {
-                    results.push((server, Err(reason)));
-                    None
-                }
-            },
-            Server::PhpS => match start_php_s(setup, &root, work.path(), cores) {
-                Ok(running) => Some(running),
-                Err(reason) => {
-                    results.push((server, Err(reason)));
-                    None
-                }
-            },
-        };
-        let Some(running) = started else { continue };
-        let mut loads = Vec::new();
-        for (page, marker) in PAGES {
-            let url = format!("http://{}{page}", running.address);
-            let (status, body) = http_get(running.address, page).with_context(|| {
-                format!(
-                    "{server}: GET {page} failed (logs in {})",
-                    work.path().display()
-                )
-            })?;
-            if status != 200 || !body.contains(marker) {
-                bail!(
-                    "{server}: GET {page} answered {status}, without `{marker}` (logs in {}):\n{body}",
-                    work.path().display()
-                );
+        let running = match start(server, args, setup, &app, work.path(), cores)? {
+            Ok(running) => running,
+            Err(reason) => {
+                results.push((server, Err(reason)));
+                continue;
             }
-            // Warm-up: caches, pools, connections.
-            run_wrk(&wrk, args, 1, &url)?;
-            loads.push(run_wrk(&wrk, args, seconds, &url)?);
-        }
+        };
+        let loads = load_pages(&running, &wrk, args, seconds);
         drop(running);
+        // The servers' logs stay for a look when something went wrong.
+        let loads =
+            loads.with_context(|| format!("{server} (logs in {})", work.keep().display()))?;
         results.push((server, Ok(loads)));
     }
 
@@ -249,8 +251,32 @@ pub fn rows(args: &WebArgs, setup: &Setup<'_>) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Each page of [`PAGES`] on a running server: its answer checked, then a warm-up and the
+/// measured `wrk` run.
+fn load_pages(running: &Running, wrk: &Path, args: &WebArgs, seconds: u32) -> Result<Vec<Load>> {
+    let (threads, connections) = (args.wrk_threads, args.wrk_connections);
+    let mut loads = Vec::new();
+    for (page, marker) in PAGES {
+        let (status, body) =
+            http_get(running.address, page).with_context(|| format!("GET {page} failed"))?;
+        if status != 200 || !body.contains(marker) {
+            bail!("GET {page} answered {status}, without `{marker}`:\n{body}");
+        }
+        let url = format!("http://{}{page}", running.address);
+        // Warm-up: caches, pools, connections.
+        run_wrk(wrk, threads, connections, 1, &url)?;
+        loads.push(run_wrk(wrk, threads, connections, seconds, &url)?);
+    }
+    Ok(loads)
+}
+
+/// The machine's cores: the servers' concurrency.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// A row with only a note.
-fn note_row(name: &str, note: &str) -> Row {
+pub fn note_row(name: &str, note: &str) -> Row {
     Row {
         name: name.into(),
         median: String::new(),
@@ -259,9 +285,27 @@ fn note_row(name: &str, note: &str) -> Row {
     }
 }
 
+/// Starts `server` for `app`, with its files in `work` and `cores` requests at once; the
+/// reason when a peer cannot run here (a missing binary, a failed start), an error when ours
+/// cannot.
+pub fn start(
+    server: Server,
+    args: &WebArgs,
+    setup: &Setup<'_>,
+    app: &App<'_>,
+    work: &Path,
+    cores: usize,
+) -> Result<Result<Running, String>> {
+    Ok(match server {
+        Server::Host => Ok(start_host(setup, app, work, cores)?),
+        Server::Nginx => start_nginx_fpm(args, setup, app, work, cores),
+        Server::PhpS => start_php_s(setup, app, work, cores),
+    })
+}
+
 /// A server started for the benchmark; stopped (SIGTERM, then SIGKILL) when dropped.
-struct Running {
-    address: SocketAddr,
+pub struct Running {
+    pub address: SocketAddr,
     /// The processes, stopped in order (nginx before the PHP-FPM it talks to).
     children: Vec<Child>,
 }
@@ -322,18 +366,24 @@ fn signal(signal: &str, pids: &[u32]) {
 
 /// `host serve ROOT --listen 127.0.0.1:0`: the address is read back from its
 /// `listening on http://ADDR` line; its log (one access line per request) goes to a file.
-fn start_host(setup: &Setup<'_>, root: &Path, work: &Path, cores: usize) -> Result<Running> {
+fn start_host(setup: &Setup<'_>, app: &App<'_>, work: &Path, cores: usize) -> Result<Running> {
     let log = work.join("host.log");
     let tmp = work.join("tmp");
     std::fs::create_dir_all(&tmp)?;
     let mut cmd = Command::new(setup.host);
     cmd.arg("serve")
-        .arg(root)
+        .arg(app.root)
         .args(["--listen", "127.0.0.1:0"])
         .args(["--concurrency", &cores.to_string()])
         .arg("--php-runtime")
-        .arg(setup.php_runtime)
-        .env("TMPDIR", &tmp)
+        .arg(setup.php_runtime);
+    for (name, value) in &app.env {
+        cmd.arg("--env").arg(format!("{name}={value}"));
+    }
+    for rule in &app.allow_outbound {
+        cmd.args(["--allow-outbound", rule]);
+    }
+    cmd.env("TMPDIR", &tmp)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?);
@@ -371,15 +421,18 @@ fn start_host(setup: &Setup<'_>, root: &Path, work: &Path, cores: usize) -> Resu
 /// nginx in front of PHP-FPM, both from generated configuration files in `work` and run in
 /// the foreground as the current user. nginx: `try_files $uri $uri/ /index.php?$args`,
 /// FastCGI to a unix socket, a worker per core; PHP-FPM: a static pool of one child per core,
-/// no php.ini (`-n`) but opcache and php.ini-production's output buffering. As root, both
-/// are told to keep root as their workers' user (the defaults, nobody and www-data, could
-/// not read a checkout under /root nor connect to the socket).
+/// no php.ini (`-n`) but opcache and php.ini-production's output buffering, the app's
+/// environment as the pool's `env[...]` (PHP-FPM clears the rest). As root, both are told to
+/// keep root as their workers' user (the defaults, nobody and www-data, could not read a
+/// checkout under /root nor connect to the socket).
 fn start_nginx_fpm(
     args: &WebArgs,
-    root: &Path,
+    setup: &Setup<'_>,
+    app: &App<'_>,
     work: &Path,
     cores: usize,
 ) -> Result<Running, String> {
+    let root = app.root;
     let nginx = find_program(&args.nginx)
         .ok_or_else(|| format!("`{}` not found (apt-get install nginx-light)", args.nginx))?;
     let fpm = find_program(&args.php_fpm)
@@ -404,9 +457,15 @@ fn start_nginx_fpm(
              {user}\
              listen = {socket}\n\
              pm = static\n\
-             pm.max_children = {cores}\n",
+             pm.max_children = {cores}\n\
+             {env}",
             user = if is_root { "user = root\n" } else { "" },
             socket = socket.display(),
+            env = app
+                .env
+                .iter()
+                .map(|(name, value)| format!("env[{name}] = \"{value}\"\n"))
+                .collect::<String>(),
         ),
     )?;
     write(
@@ -454,7 +513,7 @@ fn start_nginx_fpm(
     if is_root {
         fpm_cmd.arg("-R");
     }
-    fpm_cmd.args(php_ini(work, &tmp));
+    fpm_cmd.args(php_ini(setup, app, work, &tmp)?);
     let nginx_error = work.join("nginx-error.log");
     let mut nginx_cmd = Command::new(&nginx);
     nginx_cmd
@@ -474,7 +533,7 @@ fn start_nginx_fpm(
     let nginx_child =
         spawn_logged(&mut nginx_cmd, &work.join("nginx.out")).map_err(|e| e.to_string())?;
     running.children = vec![nginx_child, fpm_child];
-    wait_until_answering(&mut running, "/hello", work).map_err(|e| format!("{e:#}"))?;
+    wait_until_answering(&mut running, app.ready, work).map_err(|e| format!("{e:#}"))?;
     Ok(running)
 }
 
@@ -483,10 +542,11 @@ fn start_nginx_fpm(
 /// PHP-FPM.
 fn start_php_s(
     setup: &Setup<'_>,
-    root: &Path,
+    app: &App<'_>,
     work: &Path,
     cores: usize,
 ) -> Result<Running, String> {
+    let root = app.root;
     let php = find_program(setup.php)
         .ok_or_else(|| format!("`{}` not found (apt-get install php8.2-cli)", setup.php))?;
     let port = free_port().map_err(|e| format!("no free port: {e}"))?;
@@ -494,40 +554,65 @@ fn start_php_s(
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(php);
     cmd.arg("-n")
-        .args(php_ini(work, &tmp))
+        .args(php_ini(setup, app, work, &tmp)?)
         .arg("-S")
         .arg(format!("127.0.0.1:{port}"))
         .arg("-t")
         .arg(root)
         .arg(root.join("index.php"))
-        .env("PHP_CLI_SERVER_WORKERS", cores.to_string());
+        .env("PHP_CLI_SERVER_WORKERS", cores.to_string())
+        .envs(app.env.iter().map(|(name, value)| (name, value)));
     let child = spawn_logged(&mut cmd, &work.join("php-s.log")).map_err(|e| e.to_string())?;
     let mut running = Running {
         address: SocketAddr::from(([127, 0, 0, 1], port)),
         children: vec![child],
     };
-    wait_until_answering(&mut running, "/hello", work).map_err(|e| format!("{e:#}"))?;
+    wait_until_answering(&mut running, app.ready, work).map_err(|e| format!("{e:#}"))?;
     Ok(running)
 }
 
 /// The native peers' ini, on top of no php.ini (`-n`): opcache on (as every production PHP
 /// has it), php.ini-production's output buffering (also the wasm runtime's), temp files and
 /// sessions in the run's temp dir, errors to a file; PDO with SQLite, the app's default
-/// database (Debian builds them as shared modules: php8.2-sqlite3).
-fn php_ini(work: &Path, tmp: &Path) -> Vec<String> {
-    [
-        "zend_extension=opcache".to_string(),
-        "extension=pdo".to_string(),
-        "extension=pdo_sqlite".to_string(),
-        "opcache.enable=1".to_string(),
-        "output_buffering=4096".to_string(),
-        format!("sys_temp_dir={}", tmp.display()),
-        format!("session.save_path={}", tmp.display()),
-        format!("error_log={}", work.join("php-error.log").display()),
-    ]
-    .into_iter()
-    .flat_map(|setting| ["-d".to_string(), setting])
-    .collect()
+/// database, and the app's own extensions (Debian builds them as shared modules: php8.2-sqlite3,
+/// php8.2-mysql). A module of the app's that is not installed is the reason to skip the peer.
+fn php_ini(
+    setup: &Setup<'_>,
+    app: &App<'_>,
+    work: &Path,
+    tmp: &Path,
+) -> Result<Vec<String>, String> {
+    if !app.extensions.is_empty() {
+        let out = Command::new(setup.php)
+            .args(["-n", "-r", "echo PHP_EXTENSION_DIR;"])
+            .output()
+            .map_err(|e| format!("failed to run `{}`: {e}", setup.php))?;
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if let Some(missing) = app
+            .extensions
+            .iter()
+            .find(|name| !dir.join(format!("{name}.so")).is_file())
+        {
+            return Err(format!(
+                "PHP's `{missing}` module is not in {} (scripts/setup.sh installs Debian's \
+                 php8.2-mysql and php8.2-sqlite3)",
+                dir.display()
+            ));
+        }
+    }
+    let extensions = ["pdo", "pdo_sqlite"].iter().chain(app.extensions);
+    Ok(["zend_extension=opcache".to_string()]
+        .into_iter()
+        .chain(extensions.map(|name| format!("extension={name}")))
+        .chain([
+            "opcache.enable=1".to_string(),
+            "output_buffering=4096".to_string(),
+            format!("sys_temp_dir={}", tmp.display()),
+            format!("session.save_path={}", tmp.display()),
+            format!("error_log={}", work.join("php-error.log").display()),
+        ])
+        .flat_map(|setting| ["-d".to_string(), setting])
+        .collect())
 }
 
 fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Child> {
@@ -565,7 +650,7 @@ fn wait_until_answering(running: &mut Running, path: &str, work: &Path) -> Resul
 }
 
 /// One HTTP/1.0 GET (no keep-alive, no chunked body to decode): status and body.
-fn http_get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
+pub fn http_get(address: SocketAddr, path: &str) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     // One write: `php -S` may drop a connection whose request arrives in pieces.
@@ -591,7 +676,7 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 /// `name` if it is a path, else the first match in PATH and the sbin folders.
-fn find_program(name: &str) -> Option<PathBuf> {
+pub fn find_program(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         return Path::new(name).is_file().then(|| PathBuf::from(name));
     }
@@ -602,10 +687,17 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-fn run_wrk(wrk: &Path, args: &WebArgs, seconds: u32, url: &str) -> Result<Load> {
+/// `wrk` on `url` with `threads` and `connections` for `seconds`, and its report.
+pub fn run_wrk(
+    wrk: &Path,
+    threads: u32,
+    connections: u32,
+    seconds: u32,
+    url: &str,
+) -> Result<Load> {
     let mut cmd = Command::new(wrk);
-    cmd.arg(format!("-t{}", args.wrk_threads))
-        .arg(format!("-c{}", args.wrk_connections))
+    cmd.arg(format!("-t{threads}"))
+        .arg(format!("-c{connections}"))
         .arg(format!("-d{seconds}s"))
         .arg("--latency")
         .arg(url);
