@@ -22,7 +22,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::error::{InitError, LambdaError, types};
-use crate::sandbox::{SandboxConfig, State, net};
+use crate::sandbox::{SandboxConfig, State, net, nodelay};
 
 wasmtime::component::bindgen!({
     path: "../wit/handler.wit",
@@ -86,6 +86,7 @@ impl HandlerComponent {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .and_then(|()| net::add_lookup_to_linker(&mut linker))
+            .and_then(|()| nodelay::add_to_linker(&mut linker))
             .map_err(|e| InitError::new(types::SANDBOX, format!("failed to set up WASI: {e:#}")))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             InitError::new(

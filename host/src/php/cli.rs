@@ -21,9 +21,9 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, Wasi
 use crate::component::cache::{Cache, Compiled};
 use crate::component::loader::read_wasm;
 use crate::engine::{self, EngineOptions};
-use crate::sandbox::NetPolicy;
 use crate::sandbox::env::{self, Mode};
 use crate::sandbox::net::{self, HasOutbound, Outbound, PolicedLookupView};
+use crate::sandbox::{NetPolicy, nodelay};
 
 /// Runs `wasm` with PHP's arguments `args`, the guest environment `given` (`--env`) and the
 /// network `policy` (`--allow-outbound`); returns PHP's exit status. Runs on the calling
@@ -143,6 +143,7 @@ pub fn linker(engine: &Engine) -> Result<Linker<CliState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| net::add_lookup_to_linker(&mut linker))
+        .and_then(|()| nodelay::add_to_linker(&mut linker))
         .map_err(|e| anyhow!("{e:?}"))
         .context("failed to add WASI to the linker")?;
     Ok(linker)

@@ -12,6 +12,7 @@ pub mod env;
 mod http;
 mod limits;
 pub mod net;
+pub mod nodelay;
 mod output;
 
 pub use limits::MemoryLimiter;

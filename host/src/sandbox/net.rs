@@ -499,7 +499,7 @@ impl HasData for PolicedLookup {
 
 /// WASI's sockets seen through a policy, for one host call.
 pub struct PolicedLookupView<'a> {
-    sockets: WasiSocketsCtxView<'a>,
+    pub(super) sockets: WasiSocketsCtxView<'a>,
     outbound: &'a Outbound,
 }
 
