@@ -206,13 +206,13 @@ pre=(--target=wasm32-wasip2 --sysroot=$sr -isystem $HERE/compat/include -Qunused
 post=()
 # Linking: wasm-ld itself (without -fuse-ld=lld clang-22 runs wasm-component-ld for wasip2);
 # our entry points instead of wasi-libc's crt1 (compat/crt_*.c); chmod, fchmod and mprotect
-# sent to compat/stubs.c's __wrap_ versions, and getprotobyname, gethostbyname to
-# stubs_names.c's (the libc defines them, so a plain definition of ours would be a duplicate
-# symbol).
+# sent to compat/stubs.c's __wrap_ versions, getprotobyname, gethostbyname to stubs_names.c's
+# and select to select.c's (the libc defines them, so a plain definition of ours would be a
+# duplicate symbol).
 ((link)) && pre+=(-fuse-ld=lld -nostartfiles)
 ((link)) && post+=(\$crt -Wl,-z,stack-size=8388608 -Wl,--strip-debug
   -Wl,--wrap=chmod -Wl,--wrap=fchmod -Wl,--wrap=mprotect
-  -Wl,--wrap=getprotobyname -Wl,--wrap=gethostbyname -L$lib -llampcompat
+  -Wl,--wrap=getprotobyname -Wl,--wrap=gethostbyname -Wl,--wrap=select -L$lib -llampcompat
   -lwasi-emulated-signal -lwasi-emulated-mman -lwasi-emulated-getpid
   -lwasi-emulated-process-clocks)
 # LTO (LAMP_PHP_LTO=1): PHP's sources compile to bitcode (not configure's probes nor the compat
@@ -230,7 +230,7 @@ exec /usr/bin/clang-22 "\${pre[@]}" "\${args[@]}" "\${post[@]}"
 EOF
   chmod +x "$bin/wasm-opt" "$bin/wasi-cc"
   # The compat library, linked into everything (configure's probes too, so they see it).
-  for f in stubs.c stubs_names.c exit.c sjlj.c sjlj_tag.S; do
+  for f in stubs.c stubs_names.c select.c exit.c sjlj.c sjlj_tag.S; do
     "$bin/wasi-cc" -O2 -c "$HERE/compat/$f" -o "$lib/${f%.*}.o"
   done
   "$LLVM_BIN/llvm-ar" rcs "$lib/liblampcompat.a" "$lib"/*.o
