@@ -35,9 +35,11 @@ check: setup php
 
 # Everything CI runs. The layer tests (tests/it/layers.rs) unpack the zips `make layers` writes
 # (static builds of the host for both architectures); without dist/ they fail, saying so.
+# PHP's own tests run beside a private MariaDB (tests/mariadb's with-mariadb) for the mysqli
+# and pdo_mysql suites.
 test: setup php layers
 	$(CARGO) test --workspace
-	bash guests/php/run-phpt.sh
+	$(CARGO) run -q -p test-mariadb --bin with-mariadb -- bash guests/php/run-phpt.sh
 	$(CARGO) run -q -p lamp-bench -- --quick --host $(HOST_DEBUG)
 
 # The Lambda layers and example functions, for x86_64 and arm64, as deterministic zips in dist/

@@ -8,10 +8,12 @@
 # Usage: guests/php/run-phpt.sh [run-tests.php test paths...]   (default: $DEFAULT_TESTS below)
 # Env:   LAMP_HOST  the host binary (default <repo>/target/debug/host)
 #        LAMP_PHPT_ALLOW_OUTBOUND  comma-separated --allow-outbound rules for the PHP under
-#                  test (the MySQL tests' server; tests/it/mysql.rs sets it with MYSQL_TEST_*)
+#                  test (the MySQL suites' server; with-mariadb sets it with MYSQL_TEST_*)
 #        MYSQL_TEST_*, PDO_MYSQL_TEST_*, PDOTEST_*  passed on to the PHP under test (the
-#                  suites' settings); nothing else of this environment is
+#                  suites' settings); nothing else of this environment is. With
+#                  MYSQL_TEST_PORT set, ext/mysqli and ext/pdo_mysql are in the default suites
 #        LAMP_PHPT_NATIVE  0: skip the native run
+#        LAMP_PHPT_KEEP  1: keep run-tests.php's logs (each test's result and skip reason)
 #        LAMP_PHP_BUILD  build directory of build.sh (default <repo>/target/php)
 #        LAMP_PHP_DIST  where build.sh put php-cli.wasm (default guests/php/dist)
 #        JOBS  parallel test workers (default 2)
@@ -35,7 +37,11 @@ HOST=$(cd "$(dirname "$HOST")" && pwd)/$(basename "$HOST")
 command -v php8.2 >/dev/null || die "php8.2 (native) is needed to drive run-tests.php: run scripts/setup.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lamp-phpt.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+if [[ -n ${LAMP_PHPT_KEEP:-} ]]; then
+  echo "run-phpt: run-tests.php's logs (run-tests.log, native.log) are kept in $work"
+else
+  trap 'rm -rf "$work"' EXIT
+fi
 # run-tests' timeout kills only its `sh -c` child, which leaves the guest running on its own
 # (tests/lang/045.phpt loops forever without timer signals): timeout(1) bounds every run, and
 # passes on the TERM when it is killed itself.
@@ -72,10 +78,17 @@ chmod +x "$work/php"
 TEST_PHP_EXECUTABLE="$work/php" env -0 | grep -zv -E '^(MYSQL_TEST_|PDO_MYSQL_TEST_|PDOTEST_)' |
   LC_ALL=C sort -z >"$work/env0"
 
-# The suites of what is built in and needs no server; ext/mysqli and ext/pdo_mysql need one
-# (tests/it/mysql.rs runs them against its private MariaDB).
+# The suites of what is built in; ext/mysqli's and ext/pdo_mysql's need a server, which
+# `with-mariadb` (tests/mariadb) starts and describes in MYSQL_TEST_*: `make test` runs this
+# script under it.
 DEFAULT_TESTS=(tests/lang ext/json/tests ext/zlib/tests ext/pdo_sqlite/tests ext/sqlite3/tests
   ext/openssl/tests ext/standard/tests/network)
+if [[ -n ${MYSQL_TEST_PORT:-} ]]; then
+  DEFAULT_TESTS+=(ext/mysqli/tests ext/pdo_mysql/tests)
+elif (($# == 0)); then
+  echo "run-phpt: ext/mysqli and ext/pdo_mysql left out: no MYSQL_TEST_PORT (run this under" \
+    "\`cargo run -p test-mariadb --bin with-mariadb --\`, as make test does)" >&2
+fi
 tests=("$@")
 ((${#tests[@]})) || tests=("${DEFAULT_TESTS[@]}")
 
