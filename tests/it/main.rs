@@ -11,6 +11,7 @@ mod lambda;
 mod layers;
 mod mariadb;
 mod mysql;
+mod mysql_auth;
 mod net;
 mod php;
 mod util;

@@ -64,6 +64,14 @@ function mysqli_connect_to(array $event): mysqli {
     return $m;
 }
 
+// What the server said it is, to PDO and to mysqli (a connection each; tests/it/mysql_auth.rs).
+function server_info($event) {
+    return [
+        'pdo' => pdo_connect($event)->getAttribute(PDO::ATTR_SERVER_VERSION),
+        'mysqli' => mysqli_connect_to($event)->server_info,
+    ];
+}
+
 // Who the server says we are, over what, and the seed table.
 function whoami($event) {
     $pdo = pdo_connect($event);
@@ -234,7 +242,7 @@ fn app() -> tempfile::TempDir {
 }
 
 /// `host run` of handler `function` on `event` with `args`; the elapsed time too.
-fn run(function: &str, event: &Value, args: &[&str]) -> (Output, Duration) {
+pub(crate) fn run(function: &str, event: &Value, args: &[&str]) -> (Output, Duration) {
     let app = app();
     let mut all = vec!["--function", function];
     all.extend_from_slice(args);
@@ -245,7 +253,7 @@ fn run(function: &str, event: &Value, args: &[&str]) -> (Output, Duration) {
 }
 
 /// The handler's result as JSON, or a panic with the log.
-fn result(out: &Output) -> Value {
+pub(crate) fn result(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "the handler failed{}:\n{}",
@@ -256,7 +264,7 @@ fn result(out: &Output) -> Value {
 }
 
 /// The handler's error JSON, checking it failed with `error_type`.
-fn failure(out: &Output, error_type: &str) -> Value {
+pub(crate) fn failure(out: &Output, error_type: &str) -> Value {
     let error = error_json(out);
     assert_eq!(
         error["errorType"],
