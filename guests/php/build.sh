@@ -226,6 +226,9 @@ if ((lto)) && ((force_include)); then
     -Wl,--mllvm=-wasm-enable-sjlj -Wl,--mllvm=-wasm-use-legacy-eh=false
     -Wl,--mllvm=-exception-model=wasm)
 fi
+# A library's source folder, mapped as libs.sh asks: given here rather than in its CFLAGS, which
+# OpenSSL records in the library (OpenSSL_version(OPENSSL_CFLAGS)), making it depend on the path.
+[[ -n \${LAMP_PREFIX_MAP:-} ]] && pre+=(-ffile-prefix-map=\$LAMP_PREFIX_MAP)
 exec /usr/bin/clang-22 "\${pre[@]}" "\${args[@]}" "\${post[@]}"
 EOF
   chmod +x "$bin/wasm-opt" "$bin/wasi-cc"
@@ -290,12 +293,17 @@ build_core() {
   log "configure"
   (
     cd "$SRC"
-    # pkg-config sees our wasm libraries only (libs.sh), never the host's (valgrind, oniguruma, ...).
+    # pkg-config sees our wasm libraries only (libs.sh), never the host's (valgrind, oniguruma, ...),
+    # through wasm32-wasi-pkg-config, which configure prefers when cross-compiling: a
+    # PKG_CONFIG_LIBDIR of its environment would be kept in PHP's recorded configure command
+    # (`php -i`), and with it the cache's path.
     # getaddrinfo: configure runs a test program for it, and when cross-compiling answers "no"
     # for anything but Linux; without it main/network.c would resolve with gethostbyname.
     # gethostbyname_r: netdb.h declares it, so configure's compile test finds the six-argument
     # form, but wasi-libc does not define it (the link fails); PHP then uses gethostbyname.
-    PKG_CONFIG_LIBDIR="$LIBS_PKG_CONFIG_LIBDIR" PKG_CONFIG_PATH="" \
+    printf '#!/usr/bin/env bash\nPKG_CONFIG_LIBDIR=%q PKG_CONFIG_PATH= exec pkg-config "$@"\n' \
+      "$LIBS_PKG_CONFIG_LIBDIR" >"$BUILD/bin/wasm32-wasi-pkg-config"
+    chmod +x "$BUILD/bin/wasm32-wasi-pkg-config"
     CC="$BUILD/bin/wasi-cc" CFLAGS="$PHP_OPT" \
     AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" NM="$LLVM_BIN/llvm-nm" \
     ac_cv_func_getrusage=no ac_cv_struct_flock=no \

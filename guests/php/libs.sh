@@ -76,9 +76,11 @@ unpack_lib() {
   echo "$dir"
 }
 
-# The flags every library is compiled with: the wrapper adds target, sysroot and compat.
+# The flags every library is compiled with: the wrapper adds target, sysroot and compat, and
+# maps the source folder to /src/NAME (LAMP_PREFIX_MAP, set by build_libs: a flag given here
+# would be recorded by OpenSSL, and with it the build's path).
 lib_cflags() { # name src
-  echo "-O2 -ffile-prefix-map=$2=/src/$1"
+  echo "-O2"
 }
 
 lib_build_zlib() { # src prefix
@@ -177,7 +179,7 @@ build_libs() {
       src=$(unpack_lib "$name")
       rm -rf "$prefix" && mkdir -p "$prefix"
       local t=$SECONDS
-      "lib_build_$name" "$src" "$prefix" || die "$name: build failed"
+      LAMP_PREFIX_MAP="$src=/src/$name" "lib_build_$name" "$src" "$prefix" || die "$name: build failed"
       touch "$prefix/.done"
       log "$name built in $((SECONDS - t)) s: $prefix"
       rm -rf "$src"
