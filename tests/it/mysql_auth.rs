@@ -11,13 +11,13 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::mysql::{failure, result, run};
+use crate::util::openssl;
 
 const USER: &str = "rds_user";
 const PASSWORD: &str = "s3cret-Passw0rd";
@@ -34,16 +34,22 @@ impl FakeMysql {
     fn start() -> Self {
         let keys = tempfile::tempdir().unwrap();
         let key = keys.path().join("key.pem");
-        openssl(&[
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-            key.to_str().unwrap(),
-        ]);
-        let public_pem = openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"]);
+        openssl(
+            keys.path(),
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                key.to_str().unwrap(),
+            ],
+        );
+        let public_pem = openssl(
+            keys.path(),
+            &["pkey", "-in", key.to_str().unwrap(), "-pubout"],
+        );
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -76,19 +82,6 @@ impl FakeMysql {
     fn allow(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
-}
-
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl is missing (scripts/setup.sh installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 struct Server {
@@ -161,16 +154,19 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in");
         std::fs::write(&input, encrypted).unwrap();
-        openssl(&[
-            "pkeyutl",
-            "-decrypt",
-            "-inkey",
-            self.key.to_str().unwrap(),
-            "-pkeyopt",
-            "rsa_padding_mode:oaep",
-            "-in",
-            input.to_str().unwrap(),
-        ])
+        openssl(
+            dir.path(),
+            &[
+                "pkeyutl",
+                "-decrypt",
+                "-inkey",
+                self.key.to_str().unwrap(),
+                "-pkeyopt",
+                "rsa_padding_mode:oaep",
+                "-in",
+                input.to_str().unwrap(),
+            ],
+        )
     }
 }
 
