@@ -129,7 +129,8 @@ lib_build_sqlite3() { # src prefix
 # depend on where the cache is.
 lib_build_openssl() { # src prefix
   local src=$1 prefix=$2
-  (cd "$src" && ./Configure linux-generic32 no-asm no-threads no-dso no-shared no-afalgeng \
+  # Its "built on:" date (OpenSSL_version(OPENSSL_BUILT_ON)): the release's, not the build's.
+  (cd "$src" && export SOURCE_DATE_EPOCH="$(stat -c %Y NEWS.md)" && ./Configure linux-generic32 no-asm no-threads no-dso no-shared no-afalgeng \
       no-async no-engine no-ui-console no-tests no-secure-memory no-module \
       --prefix=/usr --openssldir=/etc/ssl --libdir=lib $(lib_cflags openssl "$src") \
       CC=wasi-cc AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" >configure.log 2>&1 &&
