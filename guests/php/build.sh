@@ -496,8 +496,9 @@ if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
   fi
   log "componentizing"
   # lamp-init becomes a component export for wizer to call (it stays in php.wasm: see
-  # tool/src/wizer.rs).
-  "$TOOL" componentize "$core" --init-export lamp-init -o "$GLUE/php-handler.wasm"
+  # tool/src/wizer.rs); so does lamp-preload, which the host runs the same way on php.wasm to
+  # snapshot a deployment's compiled code (runtime/lamp_preload.c).
+  "$TOOL" componentize "$core" --init-export lamp-init --init-export lamp-preload -o "$GLUE/php-handler.wasm"
   if [[ ${LAMP_PHP_WIZER:-1} == 1 ]]; then
     log "pre-initialising with wizer (lamp-init)"
     "$TOOL" wizer "$GLUE/php-handler.wasm" -o "$DIST/php.wasm" --init-func lamp-init

@@ -18,6 +18,7 @@ use crate::engine::{self, EngineOptions};
 use crate::error::{InitError, LambdaError, types};
 use crate::lambda::api::NextEvent;
 use crate::lambda::deadline::{epoch_ms, timeout_for};
+use crate::php::snapshot::{self, Deployment, Validate};
 use crate::resolve::{self, GUEST_LAYERS_ROOT, GUEST_TASK_ROOT, Resolved};
 use crate::sandbox::env::{self, Mode};
 use crate::sandbox::{DirMapping, NetPolicy, SandboxConfig};
@@ -142,6 +143,10 @@ pub struct FunctionSpec {
     pub max_instances: u32,
     /// Where the guests may connect (`--allow-outbound`, `LAMP_ALLOW_OUTBOUND`).
     pub outbound: NetPolicy,
+    /// For PHP: run from a snapshot with the function's code compiled in
+    /// ([`crate::php::snapshot`]), checking files on include as this says; `None`: the plain
+    /// runtime.
+    pub php_snapshot: Option<Validate>,
 }
 
 impl FunctionSpec {
@@ -167,6 +172,7 @@ impl FunctionSpec {
             cache: Cache::default_for(false),
             max_instances: 1,
             outbound: NetPolicy::default(),
+            php_snapshot: None,
         }
     }
 
@@ -187,6 +193,7 @@ impl FunctionSpec {
             cache: Cache::default_for(true),
             max_instances: 1,
             outbound: NetPolicy::default(),
+            php_snapshot: None,
         }
     }
 }
@@ -202,6 +209,8 @@ pub struct InitTimings {
     pub load: Duration,
     /// Linking WASI and building the `InstancePre`.
     pub link: Duration,
+    /// Finding (or building) the PHP snapshot with the function's code, when asked for.
+    pub snapshot: Duration,
     /// Preparing the sandbox template (the guests' /tmp, environment, directories).
     pub sandbox: Duration,
 }
@@ -233,14 +242,19 @@ impl Function {
         })
         .map_err(|e| InitError::new(types::SANDBOX, format!("{e:#}")))?;
         timings.engine = lap();
-        let loaded = loader::load(&engine, resolved.component_path(), spec.cache.as_ref())?;
+        let guest_tmp = guest_tmp()?;
+        let sandbox = sandbox_template(&spec, &resolved, &task_root, guest_tmp.path());
+        timings.sandbox = lap();
+        let snapshot = php_snapshot(&spec, &resolved, &engine, &sandbox);
+        timings.snapshot = lap();
+        let loaded = match snapshot {
+            Some(loaded) => loaded,
+            None => loader::load(&engine, resolved.component_path(), spec.cache.as_ref())?,
+        };
         timings.load = lap();
         tracing::debug!(load_ms = timings.load.as_secs_f64() * 1e3, "{}", loaded.how);
         let handler = HandlerComponent::link(&engine, loaded.component, &loaded.path)?;
         timings.link = lap();
-        let guest_tmp = guest_tmp()?;
-        let sandbox = sandbox_template(&spec, &resolved, &task_root, guest_tmp.path());
-        timings.sandbox = lap();
         Ok(Self {
             config: spec.config,
             resolved,
@@ -488,6 +502,80 @@ fn resolve_code(spec: &FunctionSpec) -> Result<(Resolved, PathBuf), InitError> {
                 .and_then(|p| p.parent().map(Path::to_path_buf))
                 .unwrap_or_default();
             Ok((Resolved::Component { path: path.clone() }, task_root))
+        }
+    }
+}
+
+/// The PHP runtime with the function's code compiled in, when the spec asks for it and it can
+/// be had (from the cache, or built now); `None` (logged) to load the plain runtime.
+fn php_snapshot(
+    spec: &FunctionSpec,
+    resolved: &Resolved,
+    engine: &wasmtime::Engine,
+    sandbox: &SandboxConfig,
+) -> Option<loader::Loaded> {
+    let (Some(validate), Resolved::Php(php)) = (spec.php_snapshot, resolved) else {
+        return None;
+    };
+    let not_used = |why: String| {
+        tracing::warn!("running PHP without the snapshot of this function's code: {why}");
+    };
+    let Some(cache) = spec.cache.as_ref() else {
+        not_used("there is no cache folder to keep it in (set LAMP_CACHE)".into());
+        return None;
+    };
+    let roots: Vec<DirMapping> = sandbox
+        .dirs
+        .iter()
+        .filter(|d| d.guest == GUEST_TASK_ROOT || d.guest == GUEST_LAYERS_ROOT)
+        .cloned()
+        .collect();
+    let deployment = match Deployment::scan(&roots) {
+        Ok(d) if d.is_empty() => return None,
+        Ok(d) => d,
+        Err(e) => {
+            not_used(format!("{e:#}"));
+            return None;
+        }
+    };
+    match snapshot::load(
+        engine,
+        &php.runtime,
+        &deployment,
+        &sandbox.dirs,
+        validate,
+        cache,
+    ) {
+        Ok((component, path, source)) => {
+            match &source {
+                snapshot::Source::Cached(file) => tracing::debug!(
+                    files = deployment.len(),
+                    "PHP snapshot of the function's code from the cache: `{}`",
+                    file.display()
+                ),
+                snapshot::Source::Built(report) => {
+                    tracing::info!(
+                        files = report.compiled,
+                        skipped = report.skipped.len(),
+                        ms = report.took.as_millis() as u64,
+                        "compiled the function's PHP code into a snapshot"
+                    );
+                    for line in &report.skipped {
+                        tracing::warn!(
+                            "snapshot: {line}; it is compiled on each request that includes it"
+                        );
+                    }
+                }
+            }
+            Some(loader::Loaded {
+                component,
+                how: LoadPath::Snapshot(path.clone()),
+                path,
+            })
+        }
+        Err(e) => {
+            not_used(format!("{e:#}"));
+            None
         }
     }
 }

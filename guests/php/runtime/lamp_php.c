@@ -314,6 +314,11 @@ void lamp_set_memory_limit(uint32_t memory_mb)
 	zend_string_release(name);
 }
 
+bool lamp_snapshot_ready(void)
+{
+	return lamp_state == STARTED && request_state == REQUEST_READY;
+}
+
 bool lamp_ready(web_handler_error_t *err)
 {
 	refresh_wasi_state();

@@ -21,6 +21,11 @@ void lamp_set_string(web_handler_string_t *out, const char *s, size_t len);
 void lamp_set_error(web_handler_error_t *err, const char *type, const char *message,
                     size_t message_len);
 
+/* lamp-init's snapshot: PHP started and the request (with the prelude) ready; for lamp-preload. */
+bool lamp_snapshot_ready(void);
+/* lamp_preload_status(), lamp_preload.c. */
+PHP_FUNCTION(lamp_preload_status);
+
 /* Functions of the SAPI (getallheaders, apache_request_headers), registered at start-up. */
 extern const zend_function_entry lamp_web_functions[];
 

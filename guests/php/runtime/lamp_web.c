@@ -288,6 +288,8 @@ ZEND_END_ARG_INFO()
 const zend_function_entry lamp_web_functions[] = {
 	ZEND_FE(apache_request_headers, arginfo_lamp_request_headers)
 	ZEND_FALIAS(getallheaders, apache_request_headers, arginfo_lamp_request_headers)
+	/* lamp_preload.c; the same arginfo: no parameters, an array */
+	ZEND_FE(lamp_preload_status, arginfo_lamp_request_headers)
 	ZEND_FE_END
 };
 

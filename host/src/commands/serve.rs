@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::{GuestFlags, LimitFlags};
 use crate::function::{Code, Function, FunctionSpec};
+use crate::php::snapshot::Validate;
 use crate::sandbox::NetPolicy;
 use crate::sandbox::net;
 use crate::web::server::{self, Mounted, Options};
@@ -59,6 +60,11 @@ pub struct ServeCommand {
     /// The PHP runtime component [default: $LAMP_PHP_RUNTIME, the layers, the build output].
     #[arg(long, value_name = "PATH")]
     pub php_runtime: Option<PathBuf>,
+    /// Run PHP without the snapshot of the app's compiled code (by default every `.php` file
+    /// under the app's folder is compiled once, at start, and each request starts with it;
+    /// files changed since are compiled again when included).
+    #[arg(long)]
+    pub no_snapshot: bool,
 }
 
 impl ServeCommand {
@@ -104,6 +110,10 @@ impl ServeCommand {
         Ok(ExitCode::SUCCESS)
     }
 
+    fn php_snapshot(&self) -> Option<Validate> {
+        (!self.no_snapshot).then_some(Validate::OnInclude)
+    }
+
     /// What to serve: the template's functions with their routes, or the one target on every
     /// route.
     fn specs(&self, concurrency: usize) -> Result<Vec<(String, FunctionSpec, Vec<RouteKey>)>> {
@@ -141,6 +151,7 @@ impl ServeCommand {
                 )?;
                 spec.outbound = self.env.outbound()?.with(listed);
                 spec.max_instances = instances;
+                spec.php_snapshot = self.php_snapshot();
                 specs.push((function.name, spec, function.routes));
             }
             return Ok(specs);
@@ -163,6 +174,7 @@ impl ServeCommand {
         spec.env = self.env.pairs()?;
         spec.outbound = self.env.outbound()?;
         spec.max_instances = instances;
+        spec.php_snapshot = self.php_snapshot();
         let name = self
             .target
             .file_name()

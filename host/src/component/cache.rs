@@ -103,6 +103,11 @@ impl Cache {
     }
 
     /// The code kept in `file`, if it is there and this engine accepts it.
+    /// The file `name` in the cache's directory (for code with a key of its own).
+    pub fn file_named(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
     pub fn get<T: Compiled>(&self, engine: &Engine, file: &Path) -> Option<T> {
         if !file.is_file() {
             return None;

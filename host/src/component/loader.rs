@@ -29,12 +29,19 @@ pub enum LoadPath {
         wasm: PathBuf,
         cached: Option<PathBuf>,
     },
+    /// The PHP runtime with the function's code compiled in ([`crate::php::snapshot`]).
+    Snapshot(PathBuf),
 }
 
 impl fmt::Display for LoadPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadPath::Shipped(p) => write!(f, "loaded precompiled `{}`", p.display()),
+            LoadPath::Snapshot(p) => write!(
+                f,
+                "loaded the PHP snapshot of the function's code, `{}`",
+                p.display()
+            ),
             LoadPath::Cached { wasm, cwasm } => write!(
                 f,
                 "loaded `{}` compiled earlier, from `{}`",

@@ -6,9 +6,10 @@
 //! [`find_cli`]): what the user names, then the layers (the runtime only), then where a
 //! development build puts them.
 //!
-//! A per-deployment snapshot of PHP (the handler's script already compiled) would live here.
+//! [`snapshot`] makes the per-deployment snapshot: PHP with the function's code compiled in.
 
 pub mod cli;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 

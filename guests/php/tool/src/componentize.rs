@@ -7,8 +7,8 @@
 //! - `wasi:cli/exit@0.2.12` with `exit-with-code`, which `guests/php/compat/exit.c` imports so
 //!   that PHP's exit statuses (255 after a fatal error) reach the host; wasi-libc's WIT is
 //!   0.2.0, whose `exit` takes only ok/err. wit-component imports it only if the module does.
-//! - with `--init-export NAME`, a component-level `NAME: func()` export of the core function
-//!   of that name: wizer's `run_component` runs component exports only.
+//! - with `--init-export NAME` (repeatable), a component-level `NAME: func()` export of the
+//!   core function of that name: wizer's `run_component` runs component exports only.
 
 use std::path::PathBuf;
 
@@ -43,16 +43,16 @@ const RUN_EXPORT: &str = "wasi:cli/run@0.2.0#run";
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   lamp-php-tool componentize sapi/cli/php -o php-cli.wasm
-  lamp-php-tool componentize php-handler-core.wasm --init-export lamp-init -o php-handler.wasm")]
+  lamp-php-tool componentize php-handler-core.wasm --init-export lamp-init --init-export lamp-preload -o php-handler.wasm")]
 pub struct Componentize {
     /// The core module.
     input: PathBuf,
     /// Where to write the component.
     #[arg(short, long)]
     output: PathBuf,
-    /// Also export this `[] -> []` core function from the component (for `wizer`).
+    /// Also export this `[] -> []` core function from the component (for `wizer`); repeatable.
     #[arg(long, value_name = "NAME")]
-    init_export: Option<String>,
+    init_export: Vec<String>,
 }
 
 impl Componentize {
@@ -60,7 +60,7 @@ impl Componentize {
         let mut module = std::fs::read(&self.input)
             .with_context(|| format!("failed to read {}", self.input.display()))?;
         let command = exports(&module)?.iter().any(|name| name == RUN_EXPORT);
-        let (resolve, world) = extra_world(command, self.init_export.as_deref())?;
+        let (resolve, world) = extra_world(command, &self.init_export)?;
         embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8)
             .context("failed to add the build's WIT to the module")?;
         let component = ComponentEncoder::default()
@@ -89,15 +89,16 @@ fn exports(module: &[u8]) -> Result<Vec<String>> {
 }
 
 /// The world of what this build adds: the exit interface, `wasi:cli/run` for a command, and
-/// the init export if asked for.
-fn extra_world(command: bool, init_export: Option<&str>) -> Result<(Resolve, wit_parser::WorldId)> {
+/// the init exports asked for.
+fn extra_world(command: bool, init_exports: &[String]) -> Result<(Resolve, wit_parser::WorldId)> {
     let mut resolve = Resolve::default();
     resolve
         .push_str("wasi-cli-exit.wit", WASI_CLI_EXIT)
         .context("failed to parse the wasi:cli exit WIT")?;
-    let mut export = init_export
+    let mut export: String = init_exports
+        .iter()
         .map(|name| format!("  export {name}: func();\n"))
-        .unwrap_or_default();
+        .collect();
     if command {
         resolve
             .push_str("wasi-cli-run.wit", WASI_CLI_RUN)

@@ -17,12 +17,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result};
 use clap::Args;
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wizer::Wizer;
+use wasmtime_wasi::WasiCtxBuilder;
 
 /// Runs `--init-func` of a component once and writes the snapshot as a new component.
 #[derive(Debug, Args)]
@@ -40,77 +37,17 @@ pub struct WizerCommand {
     init_func: String,
 }
 
-/// The store's data while the init function runs.
-struct InitState {
-    /// Nothing but inherited stdout and stderr.
-    ctx: WasiCtx,
-    /// The host side of the guest's resource handles; must be empty after the init function.
-    table: ResourceTable,
-}
-
-impl WasiView for InitState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
 impl WizerCommand {
     pub fn execute(self) -> Result<()> {
         let wasm = std::fs::read(&self.input)
             .with_context(|| format!("failed to read {}", self.input.display()))?;
-
-        let mut config = Config::new();
-        // PHP's zend_try/zend_bailout are setjmp/longjmp lowered to wasm exceptions.
-        config.wasm_exceptions(true);
-        // PHP's start-up recurses little, but the default 512 KiB is tight for C code built
-        // with an 8 MiB shadow stack in mind.
-        config.max_wasm_stack(16 << 20);
-        config.async_stack_size(17 << 20);
-        let engine = Engine::new(&config)
-            .map_err(|e| anyhow!("{e:?}"))
-            .context("failed to create the wasmtime engine")?;
-
-        let state = InitState {
-            ctx: WasiCtxBuilder::new()
-                .inherit_stdout()
-                .inherit_stderr()
-                .build(),
-            table: ResourceTable::new(),
-        };
-        let mut store = Store::new(&engine, state);
-        let mut linker: Linker<InitState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| anyhow!("{e:?}"))
-            .context("failed to add WASI to the linker")?;
-
-        let mut wizer = Wizer::new();
-        wizer.init_func(&self.init_func).keep_init_func(true);
-
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("failed to start a tokio runtime")?;
-        let (snapshot, _) = runtime
-            .block_on(
-                wizer.run_component(&mut store, &wasm, async |store, component| {
-                    linker.instantiate_async(store, component).await
-                }),
-            )
-            .map_err(|e| anyhow!("{e:?}"))
+        let ctx = WasiCtxBuilder::new()
+            .inherit_stdout()
+            .inherit_stderr()
+            .build();
+        // The host's pre-initialisation, which also makes the per-deployment snapshots.
+        let snapshot = host::php::snapshot::pre_initialise(&wasm, &self.init_func, ctx, true)
             .with_context(|| format!("failed to pre-initialise {}", self.input.display()))?;
-
-        if !store.data().table.is_empty() {
-            bail!(
-                "`{}` left WASI resources open (stdio streams, preopened directories, files or \
-                 sockets): their handles would be stale in every instance of the snapshot; \
-                 drop them before it returns",
-                self.init_func
-            );
-        }
-
         std::fs::write(&self.output, snapshot)
             .with_context(|| format!("failed to write {}", self.output.display()))?;
         Ok(())

@@ -1,0 +1,291 @@
+/*
+ * The deployment's compiled code in the snapshot (host/src/php/snapshot.rs builds it).
+ *
+ * `lamp-preload`, a second init export, is run by the host with wizer on php.wasm (already
+ * past lamp-init: PHP started, the instance's request begun), with the function's code mapped
+ * where its instances see it. It compiles every file named in LAMP_PRELOAD (one guest path per
+ * line) and keeps what it compiled; the snapshot of that instance then holds the compiled
+ * files, and every instance made from it starts with them, as PHP-FPM's workers start with
+ * opcache's.
+ *
+ * It also wraps zend_compile_file: a file the preload compiled is served from the snapshot
+ * when it is unchanged, and compiled as usual otherwise. "Unchanged" is the host's call, made
+ * at preload (LAMP_PRELOAD_VALIDATE): 1 (`host serve`, `host run`: code being edited) checks each
+ * file's size and mtime against the preload's on every include, as opcache's
+ * validate_timestamps does; 0 (the bootstrap, `host compile`: the host checked the code's hash
+ * against the snapshot's at start-up, and the task root is read-only) checks nothing.
+ *
+ * A preloaded file declares nothing before it runs, so a request sees the same declarations in
+ * the same order as without the snapshot:
+ * - top-level functions, which the compiler declares while compiling, are taken out of the
+ *   function table after each file's compile and declared when the file is included (with
+ *   PHP's own error if the name is taken: a second include of the file, or a clash);
+ * - classes are compiled without early binding (ZEND_COMPILE_WITHOUT_EXECUTION), so each is
+ *   declared by the file's DECLARE_CLASS opcode when it runs;
+ * - no other file's declarations are used by a compile (ZEND_COMPILE_IGNORE_OTHER_FILES), and
+ *   no user constant is folded into the code (ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION).
+ *
+ * Each instance serves one request from its own copy of the snapshot, so a compiled file can
+ * only be shared between the includes of one request: an include gets a copy of the file's
+ * op_array with its own run-time cache and a reference on the shared opcodes, which the end of
+ * the include gives back (destroy_op_array frees nothing while references remain).
+ *
+ * The compiled code is the request's memory (it counts in memory_get_usage and memory_limit),
+ * like everything else in the snapshot's request.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "php.h"
+#include "zend_compile.h"
+#include "zend_exceptions.h"
+#include "zend_stream.h"
+
+#include <wasi/libc.h>
+#include <wasi/libc-environ.h>
+
+#include "lamp_php.h"
+
+/* One preloaded file. */
+typedef struct {
+	zend_op_array *op_array;
+	/* Its top-level functions (lowercased name → zend_function), declared when it runs. */
+	HashTable functions;
+	off_t size;
+	struct timespec mtime;
+} lamp_script;
+
+/* Guest path (as realpath gives it) → lamp_script. NULL without a preload. */
+static HashTable *scripts;
+static zend_op_array *(*plain_compile_file)(zend_file_handle *file_handle, int type);
+static bool validate = true;
+static struct {
+	zend_long hits, stale, misses;
+} counts;
+
+static bool unchanged(const lamp_script *s, const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && st.st_size == s->size
+	       && st.st_mtim.tv_sec == s->mtime.tv_sec && st.st_mtim.tv_nsec == s->mtime.tv_nsec;
+}
+
+/* Declares the file's top-level functions, as compiling it would have. */
+static void declare_functions(lamp_script *s)
+{
+	zend_string *lcname;
+	zend_function *func;
+	ZEND_HASH_MAP_FOREACH_STR_KEY_PTR(&s->functions, lcname, func) {
+		if (zend_hash_add_ptr(EG(function_table), lcname, func) == NULL) {
+			zend_function *old = zend_hash_find_ptr(EG(function_table), lcname);
+			if (old->type == ZEND_USER_FUNCTION) {
+				zend_error_noreturn(E_COMPILE_ERROR,
+				                    "Cannot redeclare %s() (previously declared in %s:%d)",
+				                    ZSTR_VAL(func->common.function_name),
+				                    ZSTR_VAL(old->op_array.filename), old->op_array.line_start);
+			}
+			zend_error_noreturn(E_COMPILE_ERROR, "Cannot redeclare %s()",
+			                    ZSTR_VAL(func->common.function_name));
+		}
+		if (func->op_array.refcount) {
+			++*func->op_array.refcount;
+		}
+	} ZEND_HASH_FOREACH_END();
+}
+
+static zend_op_array *lamp_compile_file(zend_file_handle *file_handle, int type)
+{
+	zend_string *path = file_handle->opened_path ? zend_string_copy(file_handle->opened_path)
+	                                             : zend_resolve_path(file_handle->filename);
+	lamp_script *s = path ? zend_hash_find_ptr(scripts, path) : NULL;
+	if (s == NULL) {
+		counts.misses++;
+	} else if (validate && !unchanged(s, ZSTR_VAL(path))) {
+		counts.stale++;
+		s = NULL;
+	}
+	if (s == NULL) {
+		if (path) {
+			zend_string_release(path);
+		}
+		return plain_compile_file(file_handle, type);
+	}
+	counts.hits++;
+	declare_functions(s);
+	/* include and require (not _once) add the file when they opened it; this did not. */
+	zend_hash_add_empty_element(&EG(included_files), path);
+	zend_string_release(path);
+	zend_op_array *op_array = emalloc(sizeof *op_array);
+	memcpy(op_array, s->op_array, sizeof *op_array);
+	ZEND_MAP_PTR_INIT(op_array->run_time_cache, NULL);
+	++*op_array->refcount;
+	return op_array;
+}
+
+/* Moves what the compile of one file added to the function table (from `first` on) into its
+ * own table, so nothing is declared before the file runs. */
+static void set_functions_aside(lamp_script *s, uint32_t first)
+{
+	HashTable *table = EG(function_table);
+	dtor_func_t dtor = table->pDestructor;
+	table->pDestructor = NULL;
+	for (uint32_t i = first; i < table->nNumUsed; i++) {
+		Bucket *b = table->arData + i;
+		if (Z_TYPE(b->val) == IS_UNDEF) {
+			continue;
+		}
+		zend_hash_add_new_ptr(&s->functions, b->key, Z_PTR(b->val));
+		zend_hash_del_bucket(table, b);
+	}
+	table->pDestructor = dtor;
+}
+
+enum preload_result { PRELOADED, SKIPPED, FAILED };
+
+/* Compiles one file for the snapshot. A file that cannot be read or parsed is skipped (and
+ * compiled, with its error, by the request that includes it); a fatal compile error
+ * (E_COMPILE_ERROR: PHP bails out of the compiler) ends the preload. */
+static enum preload_result preload_file(const char *name)
+{
+	zend_string *given = zend_string_init(name, strlen(name), 0);
+	zend_string *path = zend_resolve_path(given);
+	zend_string_release(given);
+	struct stat st;
+	if (path == NULL || stat(ZSTR_VAL(path), &st) != 0) {
+		fprintf(stderr, "lamp-preload: skipped %s: not found\n", name);
+		if (path) {
+			zend_string_release(path);
+		}
+		return SKIPPED;
+	}
+	if (zend_hash_exists(scripts, path)) {
+		zend_string_release(path);
+		return SKIPPED;
+	}
+	lamp_script *s = emalloc(sizeof *s);
+	zend_hash_init(&s->functions, 0, NULL, NULL, 0);
+	s->size = st.st_size;
+	s->mtime = st.st_mtim;
+	s->op_array = NULL;
+
+	uint32_t first = EG(function_table)->nNumUsed;
+	uint32_t options = CG(compiler_options);
+	volatile bool bailed = false;
+	CG(compiler_options) |= ZEND_COMPILE_WITHOUT_EXECUTION | ZEND_COMPILE_IGNORE_OTHER_FILES
+	                        | ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION;
+	zend_file_handle file_handle;
+	zend_stream_init_filename_ex(&file_handle, path);
+	zend_try {
+		s->op_array = plain_compile_file(&file_handle, ZEND_INCLUDE);
+	} zend_catch {
+		bailed = true;
+	} zend_end_try();
+	zend_destroy_file_handle(&file_handle);
+	CG(compiler_options) = options;
+
+	if (bailed) {
+		fprintf(stderr, "lamp-preload: failed %s: a fatal compile error (see the log above)\n",
+		        ZSTR_VAL(path));
+		zend_string_release(path);
+		return FAILED;
+	}
+	set_functions_aside(s, first);
+	if (s->op_array == NULL) {
+		const char *why = "it does not compile";
+		zend_string *message = NULL;
+		if (EG(exception)) {
+			zval rv;
+			zval *msg = zend_read_property_ex(EG(exception)->ce, EG(exception),
+			                                  ZSTR_KNOWN(ZEND_STR_MESSAGE), true, &rv);
+			if (Z_TYPE_P(msg) == IS_STRING) {
+				message = zend_string_copy(Z_STR_P(msg));
+				why = ZSTR_VAL(message);
+			}
+			zend_clear_exception();
+		}
+		fprintf(stderr, "lamp-preload: skipped %s: %s\n", ZSTR_VAL(path), why);
+		if (message) {
+			zend_string_release(message);
+		}
+		zend_string_release(path);
+		return SKIPPED;
+	}
+	zend_hash_add_new_ptr(scripts, path, s);
+	zend_string_release(path);
+	return PRELOADED;
+}
+
+/* The second pre-initialisation entry point (a component export, `lamp-preload: func()`),
+ * run by the host's wizer on the lamp-init snapshot; see the top of this file. Its report,
+ * on stderr, ends with one line the host reads: `lamp-preload: done N` (files compiled) or
+ * `lamp-preload: failed`. Like lamp-init, it stays exported and does nothing a second time. */
+__attribute__((export_name("lamp-preload")))
+void lamp_preload(void)
+{
+	static bool preloaded;
+	if (preloaded) {
+		return;
+	}
+	preloaded = true;
+	/* The environment is the host's for this run (wizer's), not build time's. */
+	__wasilibc_deinitialize_environ();
+	__wasilibc_initialize_environ();
+	if (!lamp_snapshot_ready()) {
+		fprintf(stderr, "lamp-preload: PHP did not start (see the log above)\nlamp-preload: failed\n");
+		return;
+	}
+	const char *v = getenv("LAMP_PRELOAD_VALIDATE");
+	validate = !(v && strcmp(v, "0") == 0);
+	const char *list = getenv("LAMP_PRELOAD");
+	char *files = strdup(list ? list : "");
+
+	/* The compile's memory is the request's: no limit while preloading (an invocation sets
+	 * its own, lamp_set_memory_limit). */
+	zend_string *name = zend_string_init("memory_limit", sizeof "memory_limit" - 1, 0);
+	zend_string *unlimited = zend_string_init("-1", 2, 0);
+	zend_alter_ini_entry(name, unlimited, PHP_INI_USER, PHP_INI_STAGE_RUNTIME);
+	zend_string_release(unlimited);
+	zend_string_release(name);
+
+	scripts = emalloc(sizeof *scripts);
+	zend_hash_init(scripts, 64, NULL, NULL, 0);
+	plain_compile_file = zend_compile_file;
+	size_t before = zend_memory_usage(false);
+	zend_long compiled = 0, skipped = 0;
+	bool failed = false;
+	for (char *line = strtok(files, "\n"); line && !failed; line = strtok(NULL, "\n")) {
+		switch (preload_file(line)) {
+		case PRELOADED: compiled++; break;
+		case SKIPPED: skipped++; break;
+		case FAILED: failed = true; break;
+		}
+	}
+	free(files);
+	if (failed) {
+		fprintf(stderr, "lamp-preload: failed\n");
+	} else {
+		zend_compile_file = lamp_compile_file;
+		fprintf(stderr, "lamp-preload: %ld compiled, %ld skipped, %zu bytes\nlamp-preload: done %ld\n",
+		        (long)compiled, (long)skipped, zend_memory_usage(false) - before, (long)compiled);
+	}
+	fflush(stdout);
+	fflush(stderr);
+	__wasilibc_deinitialize_environ();
+	__wasilibc_reset_preopens();
+}
+
+/* lamp_preload_status(): what the snapshot holds and how this request used it: `files`
+ * (compiled into the snapshot), `hits` (includes served from it), `stale` (preloaded but
+ * changed since: compiled again), `misses` (not preloaded: compiled). Registered with the SAPI's
+ * functions (lamp_web.c). */
+PHP_FUNCTION(lamp_preload_status)
+{
+	ZEND_PARSE_PARAMETERS_NONE();
+	array_init(return_value);
+	add_assoc_long(return_value, "files", scripts ? zend_hash_num_elements(scripts) : 0);
+	add_assoc_long(return_value, "hits", counts.hits);
+	add_assoc_long(return_value, "stale", counts.stale);
+	add_assoc_long(return_value, "misses", counts.misses);
+}

@@ -1,0 +1,372 @@
+//! The deployment in the snapshot: PHP with the function's code already compiled.
+//!
+//! `php.wasm` is a wizer snapshot of PHP started and a request begun (`lamp-init`, at build
+//! time). For a function, the host takes one more snapshot of it: wizer runs `lamp-preload`
+//! (guests/php/runtime/lamp_preload.c) with the function's directories mapped where its
+//! instances see them, which compiles every `.php` file under the task root (and, on Lambda,
+//! the layers) and keeps the result. Every instance then starts with that code compiled, as
+//! PHP-FPM's workers start with opcache's, and still serves one request and is thrown away,
+//! so nothing of one request reaches the next.
+//!
+//! The snapshot is cached like any compiled code ([`Cache`]), under a key of everything that
+//! decides it: the PHP runtime's bytes, the engine, each file's guest path and contents, and
+//! whether the guest checks files on include. A changed file gives another key, so a snapshot
+//! is never served for other code; under `host serve`, where files change while it runs, the
+//! guest also checks each preloaded file's size and mtime when it is included and compiles a
+//! changed one as usual ([`Validate::OnInclude`]).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, OptLevel, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wizer::Wizer;
+
+use crate::component::cache::Cache;
+use crate::sandbox::DirMapping;
+
+/// The runtime's export that compiles the deployment (guests/php/runtime/lamp_preload.c).
+pub const PRELOAD_EXPORT: &str = "lamp-preload";
+/// More `.php` files than this under the roots and no snapshot is made (a tree that large is
+/// more likely a mistake, such as a root of `/`, than an application).
+pub const MAX_FILES: usize = 20_000;
+
+/// Whether the guest checks a preloaded file again when a request includes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validate {
+    /// Size and mtime on every include, a changed file compiled again (`host serve`, `host
+    /// run`: code being edited).
+    OnInclude,
+    /// Never: the host checked the code's hash when it chose the snapshot, and the code is
+    /// read-only while the function runs (the bootstrap).
+    Never,
+}
+
+/// A deployment's PHP files: where they are on the host, and their guest paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    files: Vec<(PathBuf, String)>,
+}
+
+impl Deployment {
+    /// The `.php` files under each root (host directory, guest path), sorted by guest path.
+    /// Hidden directories (`.git`) are not entered, nor directories reached through symbolic
+    /// links.
+    pub fn scan(roots: &[DirMapping]) -> Result<Self> {
+        let mut files = Vec::new();
+        for root in roots {
+            scan_dir(&root.host, root.guest.trim_end_matches('/'), &mut files)?;
+        }
+        files.sort_by(|a, b| a.1.cmp(&b.1));
+        files.dedup_by(|a, b| a.1 == b.1);
+        Ok(Self { files })
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The snapshot's cache key: the runtime's bytes, the engine, `validate`, and every
+    /// file's guest path and contents.
+    pub fn key(&self, runtime: &[u8], engine: &Engine, validate: Validate) -> Result<String> {
+        let mut sha = Sha256::new();
+        sha.update(b"lamp php snapshot 1\0");
+        sha.update(Sha256::digest(runtime));
+        sha.update(engine_hash(engine).to_le_bytes());
+        sha.update([u8::from(validate == Validate::OnInclude)]);
+        for (host, guest) in &self.files {
+            let contents = std::fs::read(host)
+                .with_context(|| format!("failed to read `{}`", host.display()))?;
+            sha.update((guest.len() as u64).to_le_bytes());
+            sha.update(guest.as_bytes());
+            sha.update((contents.len() as u64).to_le_bytes());
+            sha.update(&contents);
+        }
+        Ok(sha.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+}
+
+fn engine_hash(engine: &Engine) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.finish()
+}
+
+fn scan_dir(dir: &Path, guest: &str, files: &mut Vec<(PathBuf, String)>) -> Result<()> {
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("failed to list `{}`", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("failed to list `{}`", dir.display()))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        let guest_path = format!("{guest}/{name}");
+        if file_type.is_dir() {
+            if !name.starts_with('.') {
+                scan_dir(&path, &guest_path, files)?;
+            }
+        } else if name.ends_with(".php") && path.is_file() {
+            files.push((path, guest_path));
+            if files.len() > MAX_FILES {
+                bail!(
+                    "more than {MAX_FILES} .php files under `{}`: is that the application's folder?",
+                    dir.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a snapshot build reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preloaded {
+    /// Files compiled into the snapshot.
+    pub compiled: usize,
+    /// What the guest said about the files it skipped (`lamp-preload: skipped PATH: WHY`).
+    pub skipped: Vec<String>,
+    /// The wizer run and the compile of the result.
+    pub took: Duration,
+}
+
+/// Where a snapshot came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Cached(PathBuf),
+    Built(Preloaded),
+}
+
+/// The runtime `runtime` (a `.wasm`, `.wasm.xz` or a `.cwasm` with either beside it) with
+/// `deployment` compiled in, for `engine`: from `cache`, or built now (seconds) and cached.
+/// `dirs` are the guest's read-only directories (the sandbox template's).
+pub fn load(
+    engine: &Engine,
+    runtime: &Path,
+    deployment: &Deployment,
+    dirs: &[DirMapping],
+    validate: Validate,
+    cache: &Cache,
+) -> Result<(Component, PathBuf, Source)> {
+    let wasm_path = runtime_wasm(runtime)?;
+    let wasm = crate::component::loader::read_wasm(&wasm_path).map_err(|e| anyhow!("{e}"))?;
+    let key = deployment.key(&wasm, engine, validate)?;
+    let file = cache.file_named(&format!("php-snapshot-{key}.cwasm"));
+    if let Some(component) = cache.get::<Component>(engine, &file) {
+        return Ok((component, file.clone(), Source::Cached(file)));
+    }
+    let started = Instant::now();
+    let (snapshot, mut report) = build(&wasm, deployment, dirs, validate)?;
+    let component = Component::new(engine, &snapshot)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("failed to compile the snapshot")?;
+    report.took = started.elapsed();
+    let path = cache.put(&component, &file).unwrap_or(wasm_path);
+    Ok((component, path, Source::Built(report)))
+}
+
+/// The wasm the snapshot is made from: `runtime` itself, or the `.wasm` or `.wasm.xz` beside a
+/// `.cwasm` (the php layer ships both).
+fn runtime_wasm(runtime: &Path) -> Result<PathBuf> {
+    if runtime.extension().is_none_or(|e| e != "cwasm") {
+        return Ok(runtime.to_path_buf());
+    }
+    ["wasm", "wasm.xz"]
+        .map(|ext| runtime.with_extension(ext))
+        .into_iter()
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "no `php.wasm` or `php.wasm.xz` beside `{}` to make a snapshot from",
+                runtime.display()
+            )
+        })
+}
+
+/// Runs `lamp-preload` on `wasm` (the PHP runtime) over the deployment's files and returns the
+/// snapshot, a component.
+pub fn build(
+    wasm: &[u8],
+    deployment: &Deployment,
+    dirs: &[DirMapping],
+    validate: Validate,
+) -> Result<(Vec<u8>, Preloaded)> {
+    let stderr = MemoryOutputPipe::new(1 << 20);
+    let mut ctx = WasiCtxBuilder::new();
+    ctx.stderr(stderr.clone());
+    ctx.inherit_stdout();
+    for dir in dirs.iter().filter(|d| !d.writable) {
+        ctx.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("failed to map `{}` for the snapshot", dir.host.display()))?;
+    }
+    let list: Vec<&str> = deployment.files.iter().map(|(_, g)| g.as_str()).collect();
+    ctx.env("LAMP_PRELOAD", list.join("\n"));
+    ctx.env(
+        "LAMP_PRELOAD_VALIDATE",
+        if validate == Validate::OnInclude {
+            "1"
+        } else {
+            "0"
+        },
+    );
+    let snapshot = pre_initialise(wasm, PRELOAD_EXPORT, ctx.build(), false)?;
+    let report = String::from_utf8_lossy(&stderr.contents()).into_owned();
+    let mut compiled = None;
+    let mut skipped = Vec::new();
+    for line in report.lines() {
+        if let Some(n) = line.strip_prefix("lamp-preload: done ") {
+            compiled = n.trim().parse().ok();
+        } else if line.starts_with("lamp-preload: skipped ") {
+            skipped.push(line["lamp-preload: ".len()..].to_string());
+        }
+    }
+    let Some(compiled) = compiled else {
+        bail!(
+            "PHP could not compile the deployment's code for the snapshot:\n{}",
+            report.trim_end()
+        );
+    };
+    for line in report.lines().filter(|l| !l.starts_with("lamp-preload: ")) {
+        tracing::debug!("snapshot: {line}");
+    }
+    Ok((
+        snapshot,
+        Preloaded {
+            compiled,
+            skipped,
+            took: Duration::ZERO,
+        },
+    ))
+}
+
+/// The store's data while an init function runs.
+struct InitState {
+    ctx: WasiCtx,
+    /// The host side of the guest's resource handles; must be empty after the init function.
+    table: ResourceTable,
+}
+
+impl WasiView for InitState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Runs the component export `init_func` (a `func()`) of the component `wasm` once, with WASI
+/// as `ctx` gives it, and returns the snapshot (wasmtime-wizer's `run_component`): the linear
+/// memories and globals of its core instances as data. The export stays in the result
+/// (wasmtime-wizer 48 removes the core export but not the component's lift of it, which would
+/// leave an invalid component), so it must do nothing when called again.
+///
+/// A snapshot holds memory, not resources: every instance of it starts with empty handle
+/// tables, so a handle the guest still holds after `init_func` would be stale in all of them.
+/// The init function must drop them all; a resource left in the host's table is an error.
+/// `optimise`: Cranelift's optimisations for the run (worth it when the init function runs
+/// long; the result is the same).
+pub fn pre_initialise(
+    wasm: &[u8],
+    init_func: &str,
+    ctx: WasiCtx,
+    optimise: bool,
+) -> Result<Vec<u8>> {
+    let mut config = Config::new();
+    // PHP's zend_try/zend_bailout are setjmp/longjmp lowered to wasm exceptions.
+    config.wasm_exceptions(true);
+    // C code is built with an 8 MiB shadow stack in mind; the default 512 KiB is tight.
+    config.max_wasm_stack(16 << 20);
+    config.async_stack_size(17 << 20);
+    if !optimise {
+        config.cranelift_opt_level(OptLevel::None);
+    }
+    let engine = Engine::new(&config)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("failed to create the wasmtime engine")?;
+    let mut store = Store::new(
+        &engine,
+        InitState {
+            ctx,
+            table: ResourceTable::new(),
+        },
+    );
+    let mut linker: Linker<InitState> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("failed to add WASI to the linker")?;
+    let mut wizer = Wizer::new();
+    wizer.init_func(init_func).keep_init_func(true);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start a tokio runtime")?;
+    let (snapshot, _) = runtime
+        .block_on(
+            wizer.run_component(&mut store, wasm, async |store, component| {
+                linker.instantiate_async(store, component).await
+            }),
+        )
+        .map_err(|e| anyhow!("{e:?}"))
+        .with_context(|| format!("failed to run `{init_func}` for a snapshot"))?;
+    if !store.data().table.is_empty() {
+        bail!(
+            "`{init_func}` left WASI resources open (stdio streams, preopened directories, files \
+             or sockets): their handles would be stale in every instance of the snapshot; drop \
+             them before it returns"
+        );
+    }
+    Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_finds_php_files_but_not_in_hidden_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("public")).unwrap();
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        std::fs::write(root.join("public/index.php"), "<?php").unwrap();
+        std::fs::write(root.join("public/app.css"), "").unwrap();
+        std::fs::write(root.join("lib.php"), "<?php").unwrap();
+        std::fs::write(root.join(".git/hooks/x.php"), "<?php").unwrap();
+        let found = Deployment::scan(&[DirMapping::read_only(root, "/var/task/")]).unwrap();
+        let guest: Vec<&str> = found.files.iter().map(|(_, g)| g.as_str()).collect();
+        assert_eq!(guest, ["/var/task/lib.php", "/var/task/public/index.php"]);
+    }
+
+    #[test]
+    fn the_key_changes_with_a_file_and_with_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.php"), "<?php echo 1;").unwrap();
+        let roots = [DirMapping::read_only(dir.path(), "/var/task")];
+        let engine = Engine::default();
+        let key = |v| {
+            Deployment::scan(&roots)
+                .unwrap()
+                .key(b"php", &engine, v)
+                .unwrap()
+        };
+        let first = key(Validate::Never);
+        assert_eq!(first, key(Validate::Never));
+        assert_ne!(first, key(Validate::OnInclude));
+        std::fs::write(dir.path().join("a.php"), "<?php echo 2;").unwrap();
+        assert_ne!(first, key(Validate::Never));
+    }
+}
