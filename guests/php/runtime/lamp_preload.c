@@ -16,14 +16,15 @@
  * against the snapshot's at start-up, and the task root is read-only) checks nothing.
  *
  * A preloaded file declares nothing before it runs, so a request sees the same declarations in
- * the same order as without the snapshot:
- * - top-level functions, which the compiler declares while compiling, are taken out of the
- *   function table after each file's compile and declared when the file is included (with
- *   PHP's own error if the name is taken: a second include of the file, or a clash);
- * - classes are compiled without early binding (ZEND_COMPILE_WITHOUT_EXECUTION), so each is
- *   declared by the file's DECLARE_CLASS opcode when it runs;
- * - no other file's declarations are used by a compile (ZEND_COMPILE_IGNORE_OTHER_FILES), and
- *   no user constant is folded into the code (ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION).
+ * the same order as without the snapshot. What the compiler declares while compiling a file
+ * (its top-level functions, and the top-level classes it binds early: those without interfaces
+ * or traits whose parent, if any, is already known) is taken out of the function and class
+ * tables after the file's compile, kept with it, and declared when the file is included,
+ * before its code runs, as a compile would (with PHP's own errors if a name is taken: a second
+ * include of the file, or a clash). Other classes are declared by the file's DECLARE_CLASS
+ * opcodes when it runs, as always. No other file's declarations are used by a compile
+ * (ZEND_COMPILE_IGNORE_OTHER_FILES), and no user constant is folded into the code
+ * (ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION).
  *
  * Each instance serves one request from its own copy of the snapshot, so a compiled file can
  * only be shared between the includes of one request: an include gets a copy of the file's
@@ -51,8 +52,10 @@
 /* One preloaded file. */
 typedef struct {
 	zend_op_array *op_array;
-	/* Its top-level functions (lowercased name → zend_function), declared when it runs. */
+	/* What compiling it declared (lowercased name → zend_function, zend_class_entry), declared
+	 * when it is included. */
 	HashTable functions;
+	HashTable classes;
 	off_t size;
 	struct timespec mtime;
 } lamp_script;
@@ -72,11 +75,13 @@ static bool unchanged(const lamp_script *s, const char *path)
 	       && st.st_mtim.tv_sec == s->mtime.tv_sec && st.st_mtim.tv_nsec == s->mtime.tv_nsec;
 }
 
-/* Declares the file's top-level functions, as compiling it would have. */
-static void declare_functions(lamp_script *s)
+/* Declares what compiling the file would have: its top-level functions and early-bound
+ * classes, with the compiler's errors when a name is taken. */
+static void declare(lamp_script *s)
 {
 	zend_string *lcname;
 	zend_function *func;
+	zend_class_entry *ce;
 	ZEND_HASH_MAP_FOREACH_STR_KEY_PTR(&s->functions, lcname, func) {
 		if (zend_hash_add_ptr(EG(function_table), lcname, func) == NULL) {
 			zend_function *old = zend_hash_find_ptr(EG(function_table), lcname);
@@ -91,6 +96,12 @@ static void declare_functions(lamp_script *s)
 		}
 		if (func->op_array.refcount) {
 			++*func->op_array.refcount;
+		}
+	} ZEND_HASH_FOREACH_END();
+	ZEND_HASH_MAP_FOREACH_STR_KEY_PTR(&s->classes, lcname, ce) {
+		if (zend_hash_add_ptr(EG(class_table), lcname, ce) == NULL) {
+			zend_error_noreturn(E_COMPILE_ERROR, "Cannot declare %s %s, because the name is already in use",
+			                    zend_get_object_type(ce), ZSTR_VAL(ce->name));
 		}
 	} ZEND_HASH_FOREACH_END();
 }
@@ -113,7 +124,7 @@ static zend_op_array *lamp_compile_file(zend_file_handle *file_handle, int type)
 		return plain_compile_file(file_handle, type);
 	}
 	counts.hits++;
-	declare_functions(s);
+	declare(s);
 	/* include and require (not _once) add the file when they opened it; this did not. */
 	zend_hash_add_empty_element(&EG(included_files), path);
 	zend_string_release(path);
@@ -124,19 +135,30 @@ static zend_op_array *lamp_compile_file(zend_file_handle *file_handle, int type)
 	return op_array;
 }
 
-/* Moves what the compile of one file added to the function table (from `first` on) into its
- * own table, so nothing is declared before the file runs. */
-static void set_functions_aside(lamp_script *s, uint32_t first)
+/* A table's size before a compile: compacted first, so that growing during the compile cannot
+ * move what was there (zend_hash_rehash squeezes out holes) and everything from this index on
+ * is what the compile added. */
+static uint32_t mark(HashTable *table)
 {
-	HashTable *table = EG(function_table);
+	if (table->nNumUsed != table->nNumOfElements) {
+		zend_hash_rehash(table);
+	}
+	return table->nNumUsed;
+}
+
+/* Moves what a compile added to `table` (from `first` on) into `aside`, so nothing is declared
+ * before the file runs; keys that start with NUL (run-time definition keys of classes that
+ * DECLARE_CLASS binds) stay where DECLARE_CLASS looks for them. */
+static void set_aside(HashTable *table, uint32_t first, HashTable *aside)
+{
 	dtor_func_t dtor = table->pDestructor;
 	table->pDestructor = NULL;
 	for (uint32_t i = first; i < table->nNumUsed; i++) {
 		Bucket *b = table->arData + i;
-		if (Z_TYPE(b->val) == IS_UNDEF) {
+		if (Z_TYPE(b->val) == IS_UNDEF || (b->key && ZSTR_LEN(b->key) && ZSTR_VAL(b->key)[0] == '\0')) {
 			continue;
 		}
-		zend_hash_add_new_ptr(&s->functions, b->key, Z_PTR(b->val));
+		zend_hash_add_new_ptr(aside, b->key, Z_PTR(b->val));
 		zend_hash_del_bucket(table, b);
 	}
 	table->pDestructor = dtor;
@@ -166,15 +188,16 @@ static enum preload_result preload_file(const char *name)
 	}
 	lamp_script *s = emalloc(sizeof *s);
 	zend_hash_init(&s->functions, 0, NULL, NULL, 0);
+	zend_hash_init(&s->classes, 0, NULL, NULL, 0);
 	s->size = st.st_size;
 	s->mtime = st.st_mtim;
 	s->op_array = NULL;
 
-	uint32_t first = EG(function_table)->nNumUsed;
+	uint32_t first_function = mark(EG(function_table));
+	uint32_t first_class = mark(EG(class_table));
 	uint32_t options = CG(compiler_options);
 	volatile bool bailed = false;
-	CG(compiler_options) |= ZEND_COMPILE_WITHOUT_EXECUTION | ZEND_COMPILE_IGNORE_OTHER_FILES
-	                        | ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION;
+	CG(compiler_options) |= ZEND_COMPILE_IGNORE_OTHER_FILES | ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION;
 	zend_file_handle file_handle;
 	zend_stream_init_filename_ex(&file_handle, path);
 	zend_try {
@@ -191,7 +214,8 @@ static enum preload_result preload_file(const char *name)
 		zend_string_release(path);
 		return FAILED;
 	}
-	set_functions_aside(s, first);
+	set_aside(EG(function_table), first_function, &s->functions);
+	set_aside(EG(class_table), first_class, &s->classes);
 	if (s->op_array == NULL) {
 		const char *why = "it does not compile";
 		zend_string *message = NULL;
