@@ -14,6 +14,7 @@ mod mysql;
 mod mysql_auth;
 mod net;
 mod php;
+mod snapshot;
 mod util;
 mod vendor;
 mod web;

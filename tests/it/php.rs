@@ -37,13 +37,19 @@ pub(crate) fn dist(name: &str) -> PathBuf {
 }
 
 /// php.wasm compiled once per test process with `host compile`, so that each `host run` below
-/// maps code instead of compiling PHP again.
+/// maps code instead of compiling PHP again; `php.wasm` is beside it, as in the php layer, for
+/// `host serve`'s snapshots of the apps' code.
 pub(crate) fn php_cwasm() -> &'static Path {
     static CWASM: OnceLock<PathBuf> = OnceLock::new();
     CWASM.get_or_init(|| {
         let wasm = dist("php.wasm");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("php-it-{}.cwasm", std::process::id()));
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("php-it-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let beside = dir.join("php.wasm");
+        let _ = std::fs::remove_file(&beside);
+        std::os::unix::fs::symlink(&wasm, &beside).unwrap();
+        let out = dir.join("php.cwasm");
         let status = host()
             .args([
                 "compile".as_ref(),

@@ -169,10 +169,17 @@ pub fn load(
     }
     let started = Instant::now();
     let (snapshot, mut report) = build(&wasm, deployment, dirs, validate)?;
+    let preloaded = started.elapsed();
     let component = Component::new(engine, &snapshot)
         .map_err(|e| anyhow!("{e:?}"))
         .context("failed to compile the snapshot")?;
     report.took = started.elapsed();
+    tracing::debug!(
+        preload_ms = preloaded.as_millis() as u64,
+        compile_ms = (report.took - preloaded).as_millis() as u64,
+        bytes = snapshot.len(),
+        "built the PHP snapshot"
+    );
     let path = cache.put(&component, &file).unwrap_or(wasm_path);
     Ok((component, path, Source::Built(report)))
 }

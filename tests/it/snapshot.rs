@@ -1,0 +1,162 @@
+//! The per-deployment PHP snapshot (host/src/php/snapshot.rs, guests/php/runtime/lamp_preload.c)
+//! through `host serve`: the app's code is compiled once, at start, and each request is served
+//! from it; what one request declares or sets is gone in the next; a changed file is compiled
+//! again; PHP's semantics (hoisting, redeclaration errors, parse errors) are those of a plain
+//! compile, checked against native php8.2 on the same scripts.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::php::task;
+use crate::web::{Serve, client};
+
+/// The front controller: includes in every form, a class used before its declaration (early
+/// binding), a static counter, and what the snapshot served (`lamp_preload_status`, absent
+/// natively).
+const INDEX: &str = r#"<?php
+$early = new Early();
+require __DIR__ . '/../lib/greet.php';
+require_once __DIR__ . '/../lib/Counter.php';
+include_once __DIR__ . '/../lib/./Child.php';
+if (($_GET['do'] ?? '') === 'twice') { require __DIR__ . '/../lib/greet.php'; }
+if (($_GET['do'] ?? '') === 'broken') { require __DIR__ . '/../lib/broken.php'; }
+header('Content-Type: application/json');
+echo json_encode([
+    'greeting' => greet('world'),
+    'counter' => Counter::next(),
+    'child' => (new Child)->who(),
+    'declared_early' => $early instanceof Early,
+    'unused_declared' => function_exists('unused_fn') || class_exists('UnusedClass', false),
+    'included' => array_map('basename', get_included_files()),
+    'status' => function_exists('lamp_preload_status') ? lamp_preload_status() : null,
+]);
+class Early {}
+"#;
+
+fn app() -> tempfile::TempDir {
+    task(&[
+        ("public/index.php", INDEX),
+        (
+            "lib/greet.php",
+            "<?php function greet(string $who): string { return \"Hello, $who\"; }\n",
+        ),
+        (
+            "lib/Counter.php",
+            "<?php class Counter { private static int $n = 0; static function next(): int { return ++self::$n; } }\n",
+        ),
+        (
+            "lib/Child.php",
+            "<?php $made = new Child();\nclass Child extends ArrayObject { function who() { return 'child of ' . get_parent_class($this); } }\n",
+        ),
+        (
+            "lib/unused.php",
+            "<?php function unused_fn() {} class UnusedClass {}\n",
+        ),
+        ("lib/broken.php", "<?php this is not php\n"),
+    ])
+}
+
+fn get(serve: &Serve, path: &str) -> (u16, String) {
+    let response = client().get(serve.url(path)).send().unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+fn page(serve: &Serve) -> Value {
+    let (status, body) = get(serve, "/");
+    assert_eq!(status, 200, "{body}\n{}", serve.log());
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}\n{}", serve.log()))
+}
+
+/// What native php8.2 prints for the page.
+fn native(root: &Path) -> Value {
+    let out = Command::new("php8.2")
+        .args(["-n", "public/index.php"])
+        .current_dir(root)
+        .output()
+        .expect("php8.2 (apt install php8.2-cli)");
+    let body = String::from_utf8_lossy(&out.stdout).into_owned();
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[test]
+fn serve_runs_each_request_from_the_snapshot_of_the_apps_code() {
+    let app = app();
+    let serve = Serve::start(&app.path().join("public"), &["--env", "X=1"]);
+    assert!(
+        serve.log_has("compiled the function's PHP code into a snapshot files=5 skipped=1"),
+        "{}",
+        serve.log()
+    );
+    assert!(
+        serve.log_has("snapshot: skipped /var/task/lib/broken.php: syntax error"),
+        "{}",
+        serve.log()
+    );
+
+    let first = page(&serve);
+    let status = &first["status"];
+    assert_eq!(status["files"], 5, "{first}");
+    assert_eq!(
+        status["hits"], 4,
+        "every include from the snapshot: {first}"
+    );
+    assert_eq!(status["misses"], 0, "{first}");
+    assert_eq!(status["stale"], 0, "{first}");
+
+    // The same page as native PHP's, but for what only ours has.
+    let mut ours = first.clone();
+    ours.as_object_mut().unwrap().remove("status");
+    let mut theirs = native(app.path());
+    theirs.as_object_mut().unwrap().remove("status");
+    assert_eq!(ours, theirs);
+    assert_eq!(ours["counter"], 1);
+    assert_eq!(ours["declared_early"], true);
+    assert_eq!(ours["unused_declared"], false);
+
+    // Nothing of one request in the next: the static counter starts again.
+    assert_eq!(page(&serve)["counter"], 1);
+
+    // A file included twice: PHP's own error, as compiling it again would give.
+    let (status, _) = get(&serve, "/?do=twice");
+    assert_eq!(status, 500);
+    assert!(
+        serve
+            .log_has("Cannot redeclare greet() (previously declared in /var/task/lib/greet.php:1)"),
+        "{}",
+        serve.log()
+    );
+    // The file that did not compile for the snapshot: its parse error, when a request includes it.
+    let (status, _) = get(&serve, "/?do=broken");
+    assert_eq!(status, 500);
+    assert!(
+        serve.log_has("syntax error, unexpected identifier"),
+        "{}",
+        serve.log()
+    );
+
+    // A changed file is compiled again, never served stale; the others still come from the
+    // snapshot.
+    std::fs::write(
+        app.path().join("lib/greet.php"),
+        "<?php function greet(string $who): string { return \"Hi, $who!\"; }\n",
+    )
+    .unwrap();
+    let changed = page(&serve);
+    assert_eq!(changed["greeting"], "Hi, world!");
+    assert_eq!(changed["status"]["stale"], 1, "{changed}");
+    assert_eq!(changed["status"]["hits"], 3, "{changed}");
+}
+
+#[test]
+fn without_the_snapshot_every_include_is_compiled() {
+    let app = app();
+    let serve = Serve::start(&app.path().join("public"), &["--no-snapshot"]);
+    let page = page(&serve);
+    assert_eq!(page["greeting"], "Hello, world");
+    let status = &page["status"];
+    assert_eq!(status["files"], 0, "{page}");
+    assert_eq!(status["hits"], 0, "{page}");
+    assert!(!serve.log().contains("snapshot"), "{}", serve.log());
+}
