@@ -245,7 +245,7 @@ impl Function {
         let guest_tmp = guest_tmp()?;
         let sandbox = sandbox_template(&spec, &resolved, &task_root, guest_tmp.path());
         timings.sandbox = lap();
-        let snapshot = php_snapshot(&spec, &resolved, &engine, &sandbox);
+        let snapshot = php_snapshot(&spec, &resolved, &engine, &task_root, &sandbox);
         timings.snapshot = lap();
         let loaded = match snapshot {
             Some(loaded) => loaded,
@@ -506,19 +506,35 @@ fn resolve_code(spec: &FunctionSpec) -> Result<(Resolved, PathBuf), InitError> {
     }
 }
 
-/// The PHP runtime with the function's code compiled in, when the spec asks for it and it can
-/// be had (from the cache, or built now); `None` (logged) to load the plain runtime.
+/// The PHP runtime with the function's code compiled in: built (or taken from the cache) when
+/// the spec asks for it, else the one `host compile` left in the task root if it holds this
+/// code; `None` (logged when one was wanted or found) to load the plain runtime.
 fn php_snapshot(
     spec: &FunctionSpec,
     resolved: &Resolved,
     engine: &wasmtime::Engine,
+    task_root: &Path,
     sandbox: &SandboxConfig,
 ) -> Option<loader::Loaded> {
-    let (Some(validate), Resolved::Php(php)) = (spec.php_snapshot, resolved) else {
+    let Resolved::Php(php) = resolved else {
         return None;
     };
     let not_used = |why: String| {
         tracing::warn!("running PHP without the snapshot of this function's code: {why}");
+    };
+    let Some(validate) = spec.php_snapshot else {
+        // The one `host compile` made at deploy time, if any (the bootstrap, `host run`).
+        return match snapshot::prebuilt(engine, task_root, GUEST_TASK_ROOT)? {
+            Ok((component, path)) => Some(loader::Loaded {
+                component,
+                how: LoadPath::Snapshot(path.clone()),
+                path,
+            }),
+            Err(e) => {
+                not_used(format!("{e:#}"));
+                None
+            }
+        };
     };
     let Some(cache) = spec.cache.as_ref() else {
         not_used("there is no cache folder to keep it in (set LAMP_CACHE)".into());

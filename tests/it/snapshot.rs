@@ -4,9 +4,12 @@
 //! again; PHP's semantics (hoisting, redeclaration errors, parse errors) are those of a plain
 //! compile, checked against native php8.2 on the same scripts.
 
+use std::io::Read as _;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use mock_runtime::{Event, MockRuntime, Outcome};
 use serde_json::Value;
 
 use crate::php::task;
@@ -159,4 +162,117 @@ fn without_the_snapshot_every_include_is_compiled() {
     assert_eq!(status["files"], 0, "{page}");
     assert_eq!(status["hits"], 0, "{page}");
     assert!(!serve.log().contains("snapshot"), "{}", serve.log());
+}
+
+/// A JSON handler that says what the snapshot served, and what a previous invocation left.
+const HANDLER: &str = r#"<?php
+require_once __DIR__ . '/../lib/Greeter.php';
+function index($event) {
+    $before = $GLOBALS['seen'] ?? 'clean';
+    $GLOBALS['seen'] = 'leaked';
+    return ['greeting' => Greeter::greet($event['name']), 'before' => $before,
+        'status' => lamp_preload_status()];
+}
+"#;
+
+fn handler_task() -> tempfile::TempDir {
+    task(&[
+        ("src/index.php", HANDLER),
+        (
+            "lib/Greeter.php",
+            "<?php class Greeter { static function greet($n) { return \"Hello, $n\"; } }\n",
+        ),
+    ])
+}
+
+fn compile(dir: &Path) {
+    let out = crate::util::host()
+        .arg("compile")
+        .arg(dir)
+        .args([
+            "--php-runtime".as_ref(),
+            crate::php::dist("php.wasm").as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    let said = crate::util::stderr(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("2 .php files compiled"), "{said}");
+    assert!(dir.join(".lamp/php-snapshot.cwasm").is_file());
+}
+
+#[test]
+fn host_compile_puts_the_snapshot_in_the_function_and_the_bootstrap_starts_from_it() {
+    let task = handler_task();
+    compile(task.path());
+
+    let mock = MockRuntime::start();
+    let layers = tempfile::tempdir().unwrap();
+    let run = |mock: &MockRuntime| {
+        Command::new(env!("CARGO_BIN_EXE_host"))
+            .arg("bootstrap")
+            .env("AWS_LAMBDA_RUNTIME_API", mock.address())
+            .env("_HANDLER", "index")
+            .env("LAMBDA_TASK_ROOT", task.path())
+            .env("LAMP_LAYERS_ROOT", layers.path())
+            .env("LAMP_PHP_RUNTIME", crate::php::dist("php.wasm"))
+            .env_remove("AWS_LAMBDA_MAX_CONCURRENCY")
+            .env_remove("AWS_LAMBDA_LOG_FORMAT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut bootstrap = run(&mock);
+    for id in ["snap-1", "snap-2"] {
+        mock.push(Event::new(
+            id,
+            r#"{"name":"snapshot"}"#,
+            Duration::from_secs(60),
+        ));
+    }
+    let outcomes = mock.wait_for_outcomes(2, Duration::from_secs(120));
+    let _ = bootstrap.kill();
+    let mut log = String::new();
+    let _ = bootstrap.stderr.take().unwrap().read_to_string(&mut log);
+    let _ = bootstrap.wait();
+    for id in ["snap-1", "snap-2"] {
+        let Outcome::Response(body) = &outcomes[id] else {
+            panic!("{id}: {:?}\n{log}", outcomes[id]);
+        };
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["greeting"], "Hello, snapshot");
+        assert_eq!(
+            v["before"], "clean",
+            "a global leaked into the next invocation"
+        );
+        assert_eq!(v["status"]["files"], 2, "{body}\n{log}");
+        assert_eq!(v["status"]["hits"], 2, "{body}");
+        assert_eq!(v["status"]["misses"], 0, "{body}");
+    }
+    assert!(!log.contains("WARN"), "{log}");
+
+    // Code changed after `host compile`: the snapshot is not used, and the log says what to do.
+    std::fs::write(
+        task.path().join("lib/Greeter.php"),
+        "<?php class Greeter { static function greet($n) { return \"Hi, $n\"; } }\n",
+    )
+    .unwrap();
+    let out = crate::util::host()
+        .args([
+            "run".as_ref(),
+            task.path().join("src/index.php").as_os_str(),
+        ])
+        .args(["--event", r#"{"name":"again"}"#, "--php-runtime"])
+        .arg(crate::php::php_cwasm())
+        .output()
+        .unwrap();
+    let said = crate::util::stderr(&out);
+    let v: Value = serde_json::from_str(crate::util::stdout(&out).trim()).unwrap();
+    assert_eq!(v["greeting"], "Hi, again");
+    assert_eq!(v["status"]["files"], 0);
+    assert!(
+        said.contains("was made from other code") && said.contains("run `host compile`"),
+        "{said}"
+    );
 }

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use wasmtime::Engine;
 
 use crate::engine::{self, CodeTarget, CompiledFor};
+use crate::php::{self, snapshot};
 
 /// Compiles a handler component ahead of time, so that loading it takes milliseconds.
 ///
@@ -17,17 +18,25 @@ use crate::engine::{self, CodeTarget, CompiledFor};
 /// compiled for the CPU baseline of Lambda hosts of this architecture, so it loads on every
 /// one of them and the bytes do not depend on the machine that built them.
 #[derive(Debug, Args)]
+///
+/// Given a PHP function's folder (its task root) instead, it compiles every `.php` file in it
+/// into a snapshot of the PHP runtime, `DIR/.lamp/php-snapshot.cwasm`, which the bootstrap and
+/// `host run` then start each invocation from (if the code is still what was compiled).
 #[command(after_help = "Examples:
   host compile hello.wasm -o hello.cwasm
+  host compile examples/lamp-app          (writes examples/lamp-app/.lamp/php-snapshot.cwasm)
   host compile hello.wasm -o hello.cwasm --target native
   qemu-aarch64-static ./bootstrap-arm64 compile php.wasm -o php.cwasm --target aarch64
   host run hello.cwasm --event '{}'")]
 pub struct CompileCommand {
-    /// The component to compile (.wasm).
+    /// The component to compile (.wasm), or a PHP function's folder.
     pub module: PathBuf,
-    /// Where to write the precompiled component.
+    /// Where to write the precompiled component (not for a folder: its snapshot goes in it).
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
+    /// The PHP runtime a folder's snapshot is made from [default: as `host run` finds it].
+    #[arg(long, value_name = "PATH")]
+    pub php_runtime: Option<PathBuf>,
     /// The CPU the code is for [default: the Lambda baseline of this machine's architecture].
     #[arg(long, value_enum)]
     pub target: Option<Target>,
@@ -63,6 +72,15 @@ impl CompileCommand {
             .map_or_else(CodeTarget::lambda_baseline, CodeTarget::from);
         let engine = engine::build_engine_for(engine::EngineOptions::default(), target)
             .with_context(|| format!("cannot compile for {target:?}{}", cross_hint(target)))?;
+        if self.module.is_dir() {
+            return self.php_snapshot(&engine);
+        }
+        let Some(output) = self.output.as_ref() else {
+            bail!(
+                "give the output file: `host compile {} -o FILE.cwasm`",
+                self.module.display()
+            );
+        };
         let wasm = std::fs::read(&self.module)
             .with_context(|| format!("failed to read `{}`", self.module.display()))?;
         if Engine::detect_precompiled(&wasm).is_some() {
@@ -78,12 +96,12 @@ impl CompileCommand {
                 cross_hint(target)
             ))
         })?;
-        std::fs::write(&self.output, &bytes)
-            .with_context(|| format!("failed to write `{}`", self.output.display()))?;
+        std::fs::write(output, &bytes)
+            .with_context(|| format!("failed to write `{}`", output.display()))?;
         let compiled = CompiledFor::read(&bytes)?;
         eprintln!(
             "wrote {} ({} bytes) for {} with {}",
-            self.output.display(),
+            output.display(),
             bytes.len(),
             compiled.triple,
             if compiled.features.is_empty() {
@@ -91,6 +109,53 @@ impl CompileCommand {
             } else {
                 compiled.features.join(" ")
             }
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl CompileCommand {
+    /// A PHP function's folder: its code compiled into a snapshot of the PHP runtime.
+    fn php_snapshot(&self, engine: &Engine) -> Result<ExitCode> {
+        if let Some(output) = &self.output {
+            bail!(
+                "`{}` is a folder: its snapshot is written in it (`{}/{}/{}`), not to `{}`; \
+                 leave out -o",
+                self.module.display(),
+                self.module.display(),
+                snapshot::PREBUILT_DIR,
+                snapshot::PREBUILT_FILE,
+                output.display()
+            );
+        }
+        let layers = std::path::Path::new(crate::resolve::GUEST_LAYERS_ROOT);
+        let runtime = php::find_runtime(self.php_runtime.as_deref(), layers).map_err(|tried| {
+            anyhow::anyhow!(
+                "no PHP runtime found (tried {}); build it with `make php` or give --php-runtime",
+                php::list(&tried)
+            )
+        })?;
+        let (file, report) = snapshot::write_prebuilt(
+            engine,
+            &runtime,
+            &self.module,
+            crate::resolve::GUEST_TASK_ROOT,
+        )
+        .with_context(|| {
+            format!(
+                "failed to compile the PHP code in `{}`",
+                self.module.display()
+            )
+        })?;
+        for line in &report.skipped {
+            eprintln!("{line}: it is compiled on each request that includes it");
+        }
+        eprintln!(
+            "wrote {} ({} .php files compiled into {}, in {:.1} s)",
+            file.display(),
+            report.compiled,
+            runtime.display(),
+            report.took.as_secs_f64()
         );
         Ok(ExitCode::SUCCESS)
     }

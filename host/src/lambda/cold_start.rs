@@ -31,6 +31,7 @@ impl ColdStart {
             load_ms = %f(init.load),
             link_ms = %f(init.link),
             sandbox_ms = %f(init.sandbox),
+            snapshot_ms = %f(init.snapshot),
             init_ms = %f(self.ready),
             instantiate_ms = %f(instantiate),
             handle_ms = %f(duration.saturating_sub(instantiate)),

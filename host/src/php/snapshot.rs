@@ -14,6 +14,13 @@
 //! is never served for other code; under `host serve`, where files change while it runs, the
 //! guest also checks each preloaded file's size and mtime when it is included and compiles a
 //! changed one as usual ([`Validate::OnInclude`]).
+//!
+//! Building one takes seconds (wizer, then Cranelift on the result), too long for a Lambda cold
+//! start. `host compile DIR` builds it at deploy time into the task root's `.lamp/` folder
+//! ([`write_prebuilt`]), with the hash of the code it holds; the bootstrap and `host run` use it
+//! when that hash is the code's ([`prebuilt`]; the check reads every `.php` file of the task
+//! root once per cold start), and say why not otherwise. Such a snapshot carries the PHP runtime
+//! it was made from: build it again after updating the php layer.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -34,6 +41,13 @@ pub const PRELOAD_EXPORT: &str = "lamp-preload";
 /// More `.php` files than this under the roots and no snapshot is made (a tree that large is
 /// more likely a mistake, such as a root of `/`, than an application).
 pub const MAX_FILES: usize = 20_000;
+
+/// The task root's folder for `host compile`'s snapshot (hidden: never scanned as code).
+pub const PREBUILT_DIR: &str = ".lamp";
+/// The snapshot in [`PREBUILT_DIR`].
+pub const PREBUILT_FILE: &str = "php-snapshot.cwasm";
+/// The hash of the code it holds ([`Deployment::code_key`]), beside it.
+const PREBUILT_KEY: &str = "php-snapshot.key";
 
 /// Whether the guest checks a preloaded file again when a request includes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,13 +88,20 @@ impl Deployment {
         self.files.is_empty()
     }
 
-    /// The snapshot's cache key: the runtime's bytes, the engine, `validate`, and every
-    /// file's guest path and contents.
+    /// The snapshot's cache key: the runtime's bytes, the engine and [`Self::code_key`].
     pub fn key(&self, runtime: &[u8], engine: &Engine, validate: Validate) -> Result<String> {
         let mut sha = Sha256::new();
         sha.update(b"lamp php snapshot 1\0");
         sha.update(Sha256::digest(runtime));
         sha.update(engine_hash(engine).to_le_bytes());
+        sha.update(self.code_key(validate)?.as_bytes());
+        Ok(hex(&sha.finalize()[..16]))
+    }
+
+    /// The hash of the code: every file's guest path and contents, and `validate`.
+    pub fn code_key(&self, validate: Validate) -> Result<String> {
+        let mut sha = Sha256::new();
+        sha.update(b"lamp php code 1\0");
         sha.update([u8::from(validate == Validate::OnInclude)]);
         for (host, guest) in &self.files {
             let contents = std::fs::read(host)
@@ -90,11 +111,12 @@ impl Deployment {
             sha.update((contents.len() as u64).to_le_bytes());
             sha.update(&contents);
         }
-        Ok(sha.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(hex(&sha.finalize()[..16]))
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn engine_hash(engine: &Engine) -> u64 {
@@ -182,6 +204,75 @@ pub fn load(
     );
     let path = cache.put(&component, &file).unwrap_or(wasm_path);
     Ok((component, path, Source::Built(report)))
+}
+
+/// `host compile DIR`: the snapshot of the task root `task_root`'s code (seen at `guest_root`)
+/// on `runtime`, compiled by `engine`, written to `task_root/.lamp/` with its code's hash.
+pub fn write_prebuilt(
+    engine: &Engine,
+    runtime: &Path,
+    task_root: &Path,
+    guest_root: &str,
+) -> Result<(PathBuf, Preloaded)> {
+    let roots = [DirMapping::read_only(task_root, guest_root)];
+    let deployment = Deployment::scan(&roots)?;
+    if deployment.is_empty() {
+        bail!("no .php files under `{}`", task_root.display());
+    }
+    let wasm =
+        crate::component::loader::read_wasm(&runtime_wasm(runtime)?).map_err(|e| anyhow!("{e}"))?;
+    let started = Instant::now();
+    let (snapshot, mut report) = build(&wasm, &deployment, &roots, Validate::Never)?;
+    let bytes = engine
+        .precompile_component(&snapshot)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("failed to compile the snapshot")?;
+    report.took = started.elapsed();
+    let dir = task_root.join(PREBUILT_DIR);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let file = dir.join(PREBUILT_FILE);
+    std::fs::write(&file, &bytes)
+        .with_context(|| format!("failed to write `{}`", file.display()))?;
+    let key = dir.join(PREBUILT_KEY);
+    std::fs::write(&key, deployment.code_key(Validate::Never)?)
+        .with_context(|| format!("failed to write `{}`", key.display()))?;
+    Ok((file, report))
+}
+
+/// The snapshot `host compile` left in `task_root` (seen at `guest_root`), when it holds this
+/// code: `None` when there is none, an error saying why when it cannot be used.
+pub fn prebuilt(
+    engine: &Engine,
+    task_root: &Path,
+    guest_root: &str,
+) -> Option<Result<(Component, PathBuf)>> {
+    let dir = task_root.join(PREBUILT_DIR);
+    let file = dir.join(PREBUILT_FILE);
+    if !file.is_file() {
+        return None;
+    }
+    let check = || -> Result<Component> {
+        let wanted = std::fs::read_to_string(dir.join(PREBUILT_KEY))
+            .with_context(|| format!("`{}` has no {PREBUILT_KEY} beside it", file.display()))?;
+        let deployment = Deployment::scan(&[DirMapping::read_only(task_root, guest_root)])?;
+        if deployment.code_key(Validate::Never)? != wanted.trim() {
+            bail!(
+                "`{}` was made from other code (a .php file changed since `host compile`): run `host compile` on the function's folder again, or delete `{}`",
+                file.display(),
+                dir.display()
+            );
+        }
+        <Component as crate::component::cache::Compiled>::deserialize_file(engine, &file)
+            .map_err(|e| anyhow!("{e:?}"))
+            .with_context(|| {
+                format!(
+                    "`{}` does not load into this host (another wasmtime, engine setting or CPU): run `host compile` on the function's folder with this host",
+                    file.display()
+                )
+            })
+    };
+    Some(check().map(|component| (component, file)))
 }
 
 /// The wasm the snapshot is made from: `runtime` itself, or the `.wasm` or `.wasm.xz` beside a
