@@ -12,6 +12,7 @@ APT_PACKAGES=(
   php8.2-mysql php8.2-sqlite3                            # native peers of the guest's mysqli/pdo_mysql, pdo_sqlite/sqlite3
   mariadb-server mariadb-client                          # the MySQL tests' and benchmark's private server (tests/mariadb), never the system one
   nginx-light php8.2-fpm wrk                             # web benchmark: nginx + PHP-FPM peer, load generator
+  php-twig php-symfony-http-foundation                   # framework page benchmark: its vendor code (tests/bench/framework)
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
   qemu-user-static                                       # runs it (and compiles its php.cwasm)

@@ -6,8 +6,11 @@
 //! runtime process, and `Zend/bench.php` under `host php` against native php8.2. Peers: the
 //! seed's PHP bootstrap (peer/bootstrap.php) on native php8.2-cli, long-lived and one process
 //! per event. Web rows (`web.rs`): examples/lamp-app under `host serve`, nginx + PHP-FPM and
-//! `php -S`, loaded with `wrk`. MySQL rows (`mysql.rs`): a page that connects to a private
-//! MariaDB, runs one statement and closes, under `host serve` and nginx + PHP-FPM.
+//! `php -S`, loaded with `wrk`. Framework rows (`framework.rs`): a page of an app on Debian's
+//! Symfony HttpFoundation and Twig under `host serve` with and without the snapshot of its
+//! code, and nginx + PHP-FPM with and without opcache. MySQL rows (`mysql.rs`): a page that
+//! connects to a private MariaDB, runs one statement and closes, under `host serve` and nginx
+//! + PHP-FPM.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +20,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Parser;
 use mock_runtime::{Event, MockRuntime};
 
+mod framework;
 mod mysql;
 mod web;
 
@@ -46,6 +50,8 @@ struct Args {
     quick: bool,
     #[command(flatten)]
     web: web::WebArgs,
+    #[command(flatten)]
+    framework: framework::FrameworkArgs,
     #[command(flatten)]
     mysql: mysql::MysqlArgs,
 }
@@ -93,15 +99,27 @@ fn main() -> Result<()> {
         php_runtime: &php_cwasm,
         quick: args.quick,
     };
-    if args.web.web_only || args.mysql.mysql_only {
+    if args.web.web_only || args.mysql.mysql_only || args.framework.framework_only {
         let mut rows = Vec::new();
-        if !args.mysql.mysql_only {
+        if args.web.web_only {
             rows = web::rows(&args.web, &web_setup)?;
         }
-        let (mysql_rows, breakdown) = mysql::run(&args.mysql, &args.web, &web_setup)?;
-        rows.extend(mysql_rows);
+        let mut framework_breakdown = web::Breakdown::default();
+        if !args.mysql.mysql_only {
+            let (framework_rows, breakdown) =
+                framework::run(&args.framework, &args.web, &web_setup)?;
+            rows.extend(framework_rows);
+            framework_breakdown = breakdown;
+        }
+        let mut mysql_breakdown = web::Breakdown::default();
+        if !args.framework.framework_only {
+            let (mysql_rows, breakdown) = mysql::run(&args.mysql, &args.web, &web_setup)?;
+            rows.extend(mysql_rows);
+            mysql_breakdown = breakdown;
+        }
         print_table(&args, &rows)?;
-        breakdown.print();
+        framework_breakdown.print();
+        mysql_breakdown.print();
         return Ok(());
     }
     let php_task = root.join("examples/hello-php");
@@ -231,10 +249,14 @@ fn main() -> Result<()> {
     ));
 
     rows.extend(web::rows(&args.web, &web_setup)?);
+    let (framework_rows, framework_breakdown) =
+        framework::run(&args.framework, &args.web, &web_setup)?;
+    rows.extend(framework_rows);
     let (mysql_rows, mysql_breakdown) = mysql::run(&args.mysql, &args.web, &web_setup)?;
     rows.extend(mysql_rows);
     print_table(&args, &rows)?;
     print_breakdown(&[("PHP hello", &php_cold), ("Rust hello", &rust_cold)]);
+    framework_breakdown.print();
     mysql_breakdown.print();
     Ok(())
 }

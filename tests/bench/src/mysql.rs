@@ -23,7 +23,7 @@ use clap::Args;
 use test_mariadb::{MariaDb, USER};
 
 use crate::Row;
-use crate::web::{self, App, Load, Running, Server, Setup, WebArgs, note_row};
+use crate::web::{self, App, Breakdown, Load, Running, Server, Setup, WebArgs, note_row};
 
 /// Rows in `items`.
 const ITEMS: usize = 10_000;
@@ -59,15 +59,6 @@ pub struct MysqlArgs {
     /// Only the MySQL rows.
     #[arg(long, conflicts_with_all = ["no_mysql", "no_web", "web_only"])]
     pub mysql_only: bool,
-}
-
-/// Where the time of a request goes, printed after the table.
-#[derive(Default)]
-pub struct Breakdown {
-    /// Per server measured: the p50 of each of [`STEPS`]' pages at one connection, in ms.
-    steps: Vec<(Server, [f64; STEPS.len()])>,
-    /// `wrk`'s settings for it.
-    load: String,
 }
 
 /// One server's figures.
@@ -172,11 +163,12 @@ pub fn run(args: &MysqlArgs, web: &WebArgs, setup: &Setup<'_>) -> Result<(Vec<Ro
         ),
     ));
     let breakdown = Breakdown {
-        steps: results
-            .iter()
-            .filter_map(|(server, measured)| Some((*server, measured.as_ref().ok()?.steps)))
-            .collect(),
+        what: "MySQL request",
         load: format!("wrk -t1 -c1 -d{}s", scale.step_seconds),
+        steps: STEPS.iter().map(|(_, what)| *what).collect(),
+        measured: Breakdown::measured(&results, |m| &m.steps),
+        // The page the select's load measures: connect, one statement, close.
+        total: ("`/select`: all of it".into(), 2),
     };
     Ok((rows, breakdown))
 }
@@ -374,23 +366,16 @@ fn rows(results: &[(Server, Result<Measured, String>)]) -> Vec<Row> {
         };
         let peer = ours.filter(|_| *server != Server::Host);
         let load = &measured.select;
-        let mut note = format!("{:.0} req/s", load.per_second);
         if let Some(ours) = peer {
-            note.push_str(&format!(
-                "; ours {:.2}x of it",
-                ours.select.per_second / load.per_second
-            ));
             ratios.push(ratio_row(*server, ours, measured));
         }
-        if let Some(errors) = load.errors_note() {
-            note.push_str(&format!("; {errors}"));
-        }
-        rows.push(Row {
-            name: select_name,
-            median: format!("{:.3} ms", load.p50_ms),
-            p99: format!("{:.3} ms", load.p99_ms),
-            ratio: note,
+        let compared = peer.map(|ours| {
+            format!(
+                "ours {:.2}x of it",
+                ours.select.per_second / load.per_second
+            )
         });
+        rows.push(web::load_row(select_name, load, compared));
         let done = &measured.inserts;
         let seconds = done.took.as_secs_f64();
         let mut note = format!(
@@ -442,42 +427,6 @@ fn ratio_row(peer: Server, ours: &Measured, theirs: &Measured) -> Row {
             if ratio <= 1.5 { "met" } else { "not met" },
             ours.select.p50_ms / theirs.select.p50_ms
         ),
-    }
-}
-
-impl Breakdown {
-    /// Per server, the steps' p50s and their differences (nothing when no server was measured).
-    pub fn print(&self) {
-        if self.steps.is_empty() {
-            return;
-        }
-        println!();
-        println!(
-            "MySQL request breakdown (p50 at one connection, `{}`, ms):",
-            self.load
-        );
-        println!();
-        let names: Vec<String> = self.steps.iter().map(|(s, _)| s.to_string()).collect();
-        println!("| step | {} |", names.join(" | "));
-        println!("| --- |{}", " --- |".repeat(names.len()));
-        for (i, (_, what)) in STEPS.iter().enumerate() {
-            let values: Vec<String> = self
-                .steps
-                .iter()
-                .map(|(_, steps)| {
-                    let before = if i == 0 { 0.0 } else { steps[i - 1] };
-                    format!("{:.3}", steps[i] - before)
-                })
-                .collect();
-            println!("| {what} | {} |", values.join(" | "));
-        }
-        let totals: Vec<String> = self
-            .steps
-            .iter()
-            .map(|(_, steps)| format!("{:.3}", steps[2]))
-            .collect();
-        // The row the select's load measures: connect, one statement, close.
-        println!("| `/select`: all of it | {} |", totals.join(" | "));
     }
 }
 

@@ -4,6 +4,9 @@
 //! opcache) and `php -S` (PHP's built-in server, with opcache). Each server is started from
 //! private configuration files in a temp dir, as the current user, checked to answer the
 //! pages correctly, then measured: a short warm-up run, then the measured run, per page.
+//! The servers are started here for the other rows too (`framework.rs`, `mysql.rs`), which
+//! also use the variants without the compiled code kept between requests: `host serve
+//! --no-snapshot` and PHP-FPM without opcache.
 //!
 //! A missing peer binary skips that peer with its reason in the table; ours failing is an
 //! error.
@@ -22,16 +25,17 @@ use clap::{Args, ValueEnum};
 use crate::Row;
 
 /// The pages measured, each with a text its body must contain (a server that answers with
-/// an error page is not measured).
-const PAGES: [(&str, &str); 2] = [("/hello", "Hello, world"), ("/", "<h1>Welcome")];
+/// an error page, or with another page, is not measured: the home page links to `/hello` with
+/// the text "Hello, world").
+const PAGES: [(&str, &str); 2] = [("/hello", "<p>Hello, world</p>"), ("/", "<h1>Welcome")];
 
 /// Flags of the web rows (`wrk`'s are also read from the environment).
 #[derive(Debug, Args)]
 pub struct WebArgs {
-    /// Only the web rows and the MySQL rows: skip the Runtime API and interpreter rows.
+    /// Only the web, framework and MySQL rows: skip the Runtime API and interpreter rows.
     #[arg(long, conflicts_with = "no_web")]
     pub web_only: bool,
-    /// Skip the web rows.
+    /// Skip the web rows, and the framework and MySQL rows (web pages too).
     #[arg(long)]
     pub no_web: bool,
     /// The servers of the web rows.
@@ -79,10 +83,14 @@ impl WebArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Server {
-    /// `host serve DIR`.
+    /// `host serve DIR`: the app's PHP files compiled into a snapshot at start.
     Host,
-    /// nginx + PHP-FPM.
+    /// `host serve DIR --no-snapshot`: every request compiles the files it includes.
+    HostNoSnapshot,
+    /// nginx + PHP-FPM with opcache.
     Nginx,
+    /// nginx + PHP-FPM without opcache: every request compiles the files it includes.
+    NginxNoOpcache,
     /// `php -S`.
     PhpS,
 }
@@ -91,7 +99,9 @@ impl fmt::Display for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Host => "host serve (ours)",
+            Self::HostNoSnapshot => "host serve --no-snapshot (ours)",
             Self::Nginx => "nginx + php-fpm, opcache (peer)",
+            Self::NginxNoOpcache => "nginx + php-fpm, no opcache (peer)",
             Self::PhpS => "php -S, opcache (peer)",
         })
     }
@@ -117,7 +127,8 @@ pub struct App<'a> {
     pub env: Vec<(String, String)>,
     /// Where the app connects (`host serve --allow-outbound`; native PHP is not sandboxed).
     pub allow_outbound: Vec<String>,
-    /// Native PHP's shared modules to load beyond opcache and PDO SQLite, in order.
+    /// Native PHP's shared modules to load beyond opcache and PDO SQLite, in order (the wasm
+    /// runtime has them built in).
     pub extensions: &'a [&'a str],
 }
 
@@ -227,19 +238,10 @@ pub fn rows(args: &WebArgs, setup: &Setup<'_>) -> Result<Vec<Row>> {
                     continue;
                 }
             };
-            let mut note = format!("{:.0} req/s", load.per_second);
-            if let Some(ours) = ours.filter(|_| *server != Server::Host) {
-                note.push_str(&format!("; ours {:.2}x of it", ours / load.per_second));
-            }
-            if let Some(errors) = load.errors_note() {
-                note.push_str(&format!("; {errors}"));
-            }
-            rows.push(Row {
-                name,
-                median: format!("{:.3} ms", load.p50_ms),
-                p99: format!("{:.3} ms", load.p99_ms),
-                ratio: note,
-            });
+            let compared = ours
+                .filter(|_| *server != Server::Host)
+                .map(|ours| format!("ours {:.2}x of it", ours / load.per_second));
+            rows.push(load_row(name, load, compared));
         }
     }
     rows.push(note_row(
@@ -275,6 +277,87 @@ pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
+/// A server's row for a page under load: p50, p99, requests/s, then `compared` (ours against
+/// it) and what went wrong, if anything.
+pub fn load_row(name: String, load: &Load, compared: Option<String>) -> Row {
+    let mut note = format!("{:.0} req/s", load.per_second);
+    for extra in [compared, load.errors_note()].into_iter().flatten() {
+        note.push_str(&format!("; {extra}"));
+    }
+    Row {
+        name,
+        median: format!("{:.3} ms", load.p50_ms),
+        p99: format!("{:.3} ms", load.p99_ms),
+        ratio: note,
+    }
+}
+
+/// Where the time of a request goes, printed after the table: per server, the p50 of each
+/// step's page at one connection, each step adding to the one before.
+#[derive(Default)]
+pub struct Breakdown {
+    /// What it breaks down, e.g. "MySQL request".
+    pub what: &'static str,
+    /// `wrk`'s settings for it.
+    pub load: String,
+    /// Each step's label (its page, and what it adds).
+    pub steps: Vec<&'static str>,
+    /// Per server measured: the p50 of each step's page, in ms.
+    pub measured: Vec<(Server, Vec<f64>)>,
+    /// The last row: its label, and the step whose page is the one measured under load.
+    pub total: (String, usize),
+}
+
+impl Breakdown {
+    /// The p50s of `steps` of each server measured in `results`.
+    pub fn measured<M>(
+        results: &[(Server, Result<M, String>)],
+        steps: impl Fn(&M) -> &[f64],
+    ) -> Vec<(Server, Vec<f64>)> {
+        results
+            .iter()
+            .filter_map(|(server, measured)| {
+                Some((*server, steps(measured.as_ref().ok()?).to_vec()))
+            })
+            .collect()
+    }
+
+    /// Per server, the steps' differences, then the total (nothing when no server was
+    /// measured).
+    pub fn print(&self) {
+        if self.measured.is_empty() {
+            return;
+        }
+        println!();
+        println!(
+            "{} breakdown (p50 at one connection, `{}`, ms):",
+            self.what, self.load
+        );
+        println!();
+        let names: Vec<String> = self.measured.iter().map(|(s, _)| s.to_string()).collect();
+        println!("| step | {} |", names.join(" | "));
+        println!("| --- |{}", " --- |".repeat(names.len()));
+        for (i, what) in self.steps.iter().enumerate() {
+            let values: Vec<String> = self
+                .measured
+                .iter()
+                .map(|(_, p50s)| {
+                    let before = if i == 0 { 0.0 } else { p50s[i - 1] };
+                    format!("{:.3}", p50s[i] - before)
+                })
+                .collect();
+            println!("| {what} | {} |", values.join(" | "));
+        }
+        let (label, step) = &self.total;
+        let totals: Vec<String> = self
+            .measured
+            .iter()
+            .map(|(_, p50s)| format!("{:.3}", p50s[*step]))
+            .collect();
+        println!("| {label} | {} |", totals.join(" | "));
+    }
+}
+
 /// A row with only a note.
 pub fn note_row(name: &str, note: &str) -> Row {
     Row {
@@ -297,8 +380,10 @@ pub fn start(
     cores: usize,
 ) -> Result<Result<Running, String>> {
     Ok(match server {
-        Server::Host => Ok(start_host(setup, app, work, cores)?),
-        Server::Nginx => start_nginx_fpm(args, setup, app, work, cores),
+        Server::Host => Ok(start_host(setup, app, work, cores, true)?),
+        Server::HostNoSnapshot => Ok(start_host(setup, app, work, cores, false)?),
+        Server::Nginx => start_nginx_fpm(args, setup, app, work, cores, true),
+        Server::NginxNoOpcache => start_nginx_fpm(args, setup, app, work, cores, false),
         Server::PhpS => start_php_s(setup, app, work, cores),
     })
 }
@@ -366,7 +451,16 @@ fn signal(signal: &str, pids: &[u32]) {
 
 /// `host serve ROOT --listen 127.0.0.1:0`: the address is read back from its
 /// `listening on http://ADDR` line; its log (one access line per request) goes to a file.
-fn start_host(setup: &Setup<'_>, app: &App<'_>, work: &Path, cores: usize) -> Result<Running> {
+/// With `snapshot`, the app's code is compiled into a snapshot at start, into a cache of its
+/// own in `work` (`LAMP_CACHE`): the user's cache may hold one made from the same contents
+/// with other mtimes, whose every file the guest would compile again when included.
+fn start_host(
+    setup: &Setup<'_>,
+    app: &App<'_>,
+    work: &Path,
+    cores: usize,
+    snapshot: bool,
+) -> Result<Running> {
     let log = work.join("host.log");
     let tmp = work.join("tmp");
     std::fs::create_dir_all(&tmp)?;
@@ -377,6 +471,9 @@ fn start_host(setup: &Setup<'_>, app: &App<'_>, work: &Path, cores: usize) -> Re
         .args(["--concurrency", &cores.to_string()])
         .arg("--php-runtime")
         .arg(setup.php_runtime);
+    if !snapshot {
+        cmd.arg("--no-snapshot");
+    }
     for (name, value) in &app.env {
         cmd.arg("--env").arg(format!("{name}={value}"));
     }
@@ -384,6 +481,7 @@ fn start_host(setup: &Setup<'_>, app: &App<'_>, work: &Path, cores: usize) -> Re
         cmd.args(["--allow-outbound", rule]);
     }
     cmd.env("TMPDIR", &tmp)
+        .env("LAMP_CACHE", work.join("cache"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?);
@@ -421,16 +519,17 @@ fn start_host(setup: &Setup<'_>, app: &App<'_>, work: &Path, cores: usize) -> Re
 /// nginx in front of PHP-FPM, both from generated configuration files in `work` and run in
 /// the foreground as the current user. nginx: `try_files $uri $uri/ /index.php?$args`,
 /// FastCGI to a unix socket, a worker per core; PHP-FPM: a static pool of one child per core,
-/// no php.ini (`-n`) but opcache and php.ini-production's output buffering, the app's
-/// environment as the pool's `env[...]` (PHP-FPM clears the rest). As root, both are told to
-/// keep root as their workers' user (the defaults, nobody and www-data, could not read a
-/// checkout under /root nor connect to the socket).
+/// no php.ini (`-n`) but opcache (unless not `opcache`) and php.ini-production's output
+/// buffering, the app's environment as the pool's `env[...]` (PHP-FPM clears the rest). As
+/// root, both are told to keep root as their workers' user (the defaults, nobody and
+/// www-data, could not read a checkout under /root nor connect to the socket).
 fn start_nginx_fpm(
     args: &WebArgs,
     setup: &Setup<'_>,
     app: &App<'_>,
     work: &Path,
     cores: usize,
+    opcache: bool,
 ) -> Result<Running, String> {
     let root = app.root;
     let nginx = find_program(&args.nginx)
@@ -513,7 +612,7 @@ fn start_nginx_fpm(
     if is_root {
         fpm_cmd.arg("-R");
     }
-    fpm_cmd.args(php_ini(setup, app, work, &tmp)?);
+    fpm_cmd.args(php_ini(setup, app, work, &tmp, opcache)?);
     let nginx_error = work.join("nginx-error.log");
     let mut nginx_cmd = Command::new(&nginx);
     nginx_cmd
@@ -554,7 +653,7 @@ fn start_php_s(
     std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(php);
     cmd.arg("-n")
-        .args(php_ini(setup, app, work, &tmp)?)
+        .args(php_ini(setup, app, work, &tmp, true)?)
         .arg("-S")
         .arg(format!("127.0.0.1:{port}"))
         .arg("-t")
@@ -572,40 +671,32 @@ fn start_php_s(
 }
 
 /// The native peers' ini, on top of no php.ini (`-n`): opcache on (as every production PHP
-/// has it), php.ini-production's output buffering (also the wasm runtime's), temp files and
-/// sessions in the run's temp dir, errors to a file; PDO with SQLite, the app's default
-/// database, and the app's own extensions (Debian builds them as shared modules: php8.2-sqlite3,
-/// php8.2-mysql). A module of the app's that is not installed is the reason to skip the peer.
+/// has it; off only for the peer that measures PHP without it), php.ini-production's output
+/// buffering (also the wasm runtime's), temp files and sessions in the run's temp dir, errors
+/// to a file; PDO with SQLite, the app's default database, and the app's own extensions
+/// (Debian builds them as shared modules: php8.2-sqlite3, php8.2-mysql, php8.2-mbstring). A
+/// module of the app's that is not installed is the reason to skip the peer.
 fn php_ini(
     setup: &Setup<'_>,
     app: &App<'_>,
     work: &Path,
     tmp: &Path,
+    opcache: bool,
 ) -> Result<Vec<String>, String> {
-    if !app.extensions.is_empty() {
-        let out = Command::new(setup.php)
-            .args(["-n", "-r", "echo PHP_EXTENSION_DIR;"])
-            .output()
-            .map_err(|e| format!("failed to run `{}`: {e}", setup.php))?;
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if let Some(missing) = app
-            .extensions
-            .iter()
-            .find(|name| !dir.join(format!("{name}.so")).is_file())
-        {
-            return Err(format!(
-                "PHP's `{missing}` module is not in {} (scripts/setup.sh installs Debian's \
-                 php8.2-mysql and php8.2-sqlite3)",
-                dir.display()
-            ));
-        }
-    }
+    missing_extension(setup.php, app.extensions)?;
     let extensions = ["pdo", "pdo_sqlite"].iter().chain(app.extensions);
-    Ok(["zend_extension=opcache".to_string()]
+    let opcache = if opcache {
+        vec![
+            "zend_extension=opcache".to_string(),
+            "opcache.enable=1".to_string(),
+        ]
+    } else {
+        Vec::new()
+    };
+    Ok(opcache
         .into_iter()
         .chain(extensions.map(|name| format!("extension={name}")))
         .chain([
-            "opcache.enable=1".to_string(),
             "output_buffering=4096".to_string(),
             format!("sys_temp_dir={}", tmp.display()),
             format!("session.save_path={}", tmp.display()),
@@ -613,6 +704,29 @@ fn php_ini(
         ])
         .flat_map(|setting| ["-d".to_string(), setting])
         .collect())
+}
+
+/// Why native `php` cannot load `extensions` (a module missing from its extension folder).
+pub fn missing_extension(php: &str, extensions: &[&str]) -> Result<(), String> {
+    if extensions.is_empty() {
+        return Ok(());
+    }
+    let out = Command::new(php)
+        .args(["-n", "-r", "echo PHP_EXTENSION_DIR;"])
+        .output()
+        .map_err(|e| format!("failed to run `{php}`: {e}"))?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    match extensions
+        .iter()
+        .find(|name| !dir.join(format!("{name}.so")).is_file())
+    {
+        Some(missing) => Err(format!(
+            "PHP's `{missing}` module is not in {} (scripts/setup.sh installs Debian's \
+             php8.2-mysql, php8.2-sqlite3 and, with php-twig, php8.2-mbstring)",
+            dir.display()
+        )),
+        None => Ok(()),
+    }
 }
 
 fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Child> {

@@ -1,0 +1,3 @@
+<?php
+// The breakdown's first step: a PHP request with no framework at all.
+echo 'pong';
