@@ -24,7 +24,9 @@
  * include of the file, or a clash). Other classes are declared by the file's DECLARE_CLASS
  * opcodes when it runs, as always. No other file's declarations are used by a compile
  * (ZEND_COMPILE_IGNORE_OTHER_FILES), and no user constant is folded into the code
- * (ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION).
+ * (ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION). The just-in-time superglobals ($_SERVER, $_ENV,
+ * $_REQUEST), which PHP fills when a compile first meets their names, are filled when a file
+ * that names them is included, as opcache does.
  *
  * Each instance serves one request from its own copy of the snapshot, so a compiled file can
  * only be shared between the includes of one request: an include gets a copy of the file's
@@ -58,6 +60,10 @@ typedef struct {
 	HashTable classes;
 	off_t size;
 	struct timespec mtime;
+	/* The just-in-time superglobals ($_SERVER, $_ENV, $_REQUEST) its code names: PHP fills one
+	 * when a compile first meets its name, so an include that skips the compile must ask. */
+	zend_string *jit_globals[4];
+	int jit_global_count;
 } lamp_script;
 
 /* Guest path (as realpath gives it) → lamp_script. NULL without a preload. */
@@ -124,6 +130,9 @@ static zend_op_array *lamp_compile_file(zend_file_handle *file_handle, int type)
 		return plain_compile_file(file_handle, type);
 	}
 	counts.hits++;
+	for (int i = 0; i < s->jit_global_count; i++) {
+		zend_is_auto_global(s->jit_globals[i]);
+	}
 	declare(s);
 	/* include and require (not _once) add the file when they opened it; this did not. */
 	zend_hash_add_empty_element(&EG(included_files), path);
@@ -164,6 +173,49 @@ static void set_aside(HashTable *table, uint32_t first, HashTable *aside)
 	table->pDestructor = dtor;
 }
 
+/* The file being preloaded, for record_jit_global. */
+static lamp_script *compiling;
+
+/* Stands in for a just-in-time superglobal's callback while a file is preloaded: notes that the
+ * file names it, fills nothing, and stays armed. */
+static bool record_jit_global(zend_string *name)
+{
+	lamp_script *s = compiling;
+	for (int i = 0; i < s->jit_global_count; i++) {
+		if (zend_string_equals(s->jit_globals[i], name)) {
+			return true;
+		}
+	}
+	if (s->jit_global_count < (int)(sizeof s->jit_globals / sizeof s->jit_globals[0])) {
+		s->jit_globals[s->jit_global_count++] = zend_string_copy(name);
+	}
+	return true;
+}
+
+/* Swaps the just-in-time superglobals' callbacks for record_jit_global (on) and back (off). */
+static void recording_jit_globals(bool on)
+{
+	static zend_auto_global_callback saved[8];
+	static bool saved_armed[8];
+	zend_auto_global *g;
+	int i = 0;
+	ZEND_HASH_MAP_FOREACH_PTR(CG(auto_globals), g) {
+		if (!g->jit || i == 8) {
+			continue;
+		}
+		if (on) {
+			saved[i] = g->auto_global_callback;
+			saved_armed[i] = g->armed;
+			g->auto_global_callback = record_jit_global;
+			g->armed = true;
+		} else {
+			g->auto_global_callback = saved[i];
+			g->armed = saved_armed[i];
+		}
+		i++;
+	} ZEND_HASH_FOREACH_END();
+}
+
 enum preload_result { PRELOADED, SKIPPED, FAILED };
 
 /* Compiles one file for the snapshot. A file that cannot be read or parsed is skipped (and
@@ -192,6 +244,7 @@ static enum preload_result preload_file(const char *name)
 	s->size = st.st_size;
 	s->mtime = st.st_mtim;
 	s->op_array = NULL;
+	s->jit_global_count = 0;
 
 	uint32_t first_function = mark(EG(function_table));
 	uint32_t first_class = mark(EG(class_table));
@@ -200,11 +253,14 @@ static enum preload_result preload_file(const char *name)
 	CG(compiler_options) |= ZEND_COMPILE_IGNORE_OTHER_FILES | ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION;
 	zend_file_handle file_handle;
 	zend_stream_init_filename_ex(&file_handle, path);
+	compiling = s;
+	recording_jit_globals(true);
 	zend_try {
 		s->op_array = plain_compile_file(&file_handle, ZEND_INCLUDE);
 	} zend_catch {
 		bailed = true;
 	} zend_end_try();
+	recording_jit_globals(false);
 	zend_destroy_file_handle(&file_handle);
 	CG(compiler_options) = options;
 

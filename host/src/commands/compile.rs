@@ -21,10 +21,11 @@ use crate::php::{self, snapshot};
 ///
 /// Given a PHP function's folder (its task root) instead, it compiles every `.php` file in it
 /// into a snapshot of the PHP runtime, `DIR/.lamp/php-snapshot.cwasm`, which the bootstrap and
-/// `host run` then start each invocation from (if the code is still what was compiled).
+/// `host run` then start each invocation from (if the code is still what was compiled): for
+/// `examples/lamp-app`, `examples/lamp-app/.lamp/php-snapshot.cwasm`.
 #[command(after_help = "Examples:
   host compile hello.wasm -o hello.cwasm
-  host compile examples/lamp-app          (writes examples/lamp-app/.lamp/php-snapshot.cwasm)
+  host compile examples/lamp-app
   host compile hello.wasm -o hello.cwasm --target native
   qemu-aarch64-static ./bootstrap-arm64 compile php.wasm -o php.cwasm --target aarch64
   host run hello.cwasm --event '{}'")]

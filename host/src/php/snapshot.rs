@@ -98,7 +98,10 @@ impl Deployment {
         Ok(hex(&sha.finalize()[..16]))
     }
 
-    /// The hash of the code: every file's guest path and contents, and `validate`.
+    /// The hash of the code: every file's guest path and contents, and `validate`; with
+    /// [`Validate::OnInclude`] also each file's mtime, which the guest compares on include (a
+    /// snapshot of the same code with other mtimes, after a checkout or a copy, would find every
+    /// file changed and compile it on each include).
     pub fn code_key(&self, validate: Validate) -> Result<String> {
         let mut sha = Sha256::new();
         sha.update(b"lamp php code 1\0");
@@ -106,6 +109,16 @@ impl Deployment {
         for (host, guest) in &self.files {
             let contents = std::fs::read(host)
                 .with_context(|| format!("failed to read `{}`", host.display()))?;
+            if validate == Validate::OnInclude {
+                let modified = std::fs::metadata(host)
+                    .and_then(|m| m.modified())
+                    .with_context(|| format!("failed to read the mtime of `{}`", host.display()))?;
+                let since = modified
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                sha.update(since.as_secs().to_le_bytes());
+                sha.update(since.subsec_nanos().to_le_bytes());
+            }
             sha.update((guest.len() as u64).to_le_bytes());
             sha.update(guest.as_bytes());
             sha.update((contents.len() as u64).to_le_bytes());
@@ -464,6 +477,16 @@ mod tests {
         let first = key(Validate::Never);
         assert_eq!(first, key(Validate::Never));
         assert_ne!(first, key(Validate::OnInclude));
+        let checked = key(Validate::OnInclude);
+        // The same contents with another mtime: another snapshot only where mtimes are checked.
+        let file = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("a.php"))
+            .unwrap();
+        file.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000))
+            .unwrap();
+        assert_eq!(first, key(Validate::Never));
+        assert_ne!(checked, key(Validate::OnInclude));
         std::fs::write(dir.path().join("a.php"), "<?php echo 2;").unwrap();
         assert_ne!(first, key(Validate::Never));
     }
