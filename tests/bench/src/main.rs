@@ -123,6 +123,21 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let php_task = root.join("examples/hello-php");
+    // The same function with its code compiled into a snapshot at deploy time (`host compile
+    // DIR` writes DIR/.lamp/php-snapshot.cwasm; the bootstrap starts from it).
+    let php_snap_task = work.path().join("php-snapshot-task");
+    std::fs::create_dir_all(php_snap_task.join("src"))?;
+    std::fs::copy(
+        php_task.join("src/index.php"),
+        php_snap_task.join("src/index.php"),
+    )?;
+    run_ok(
+        Command::new(&args.host)
+            .arg("compile")
+            .arg(&php_snap_task)
+            .arg("--php-runtime")
+            .arg(&php_cwasm),
+    )?;
     let rust_task = work.path().join("rust-task");
     std::fs::create_dir_all(&rust_task)?;
     run_ok(
@@ -172,6 +187,9 @@ fn main() -> Result<()> {
     let php_cold = cold_starts(sizes.cold, event, |i| {
         with_breakdown(ours(&php_task, "index", 1), "php", i)
     })?;
+    let php_snap_cold = cold_starts(sizes.cold, event, |i| {
+        with_breakdown(ours(&php_snap_task, "index", 1), "php-snapshot", i)
+    })?;
     let rust_cold = cold_starts(sizes.cold, event, |i| {
         with_breakdown(ours(&rust_task, "hello", 1), "rust", i)
     })?;
@@ -179,6 +197,11 @@ fn main() -> Result<()> {
     rows.push(Row::latency(
         "cold start, PHP hello (ours)",
         &php_cold.total,
+        Some(&native_cold.total),
+    ));
+    rows.push(Row::latency(
+        "cold start, PHP hello, from the snapshot of its code (ours)",
+        &php_snap_cold.total,
         Some(&native_cold.total),
     ));
     rows.push(Row::latency(
@@ -197,11 +220,17 @@ fn main() -> Result<()> {
     let native_per_process = per_process(sizes.peer_per_process, event, || peer(true))?;
     let php1 = warm(sizes.warm, event, &mut ours(&php_task, "index", 1), 1)?;
     let php2 = warm(sizes.warm, event, &mut ours(&php_task, "index", 2), 2)?;
+    let php_snap1 = warm(sizes.warm, event, &mut ours(&php_snap_task, "index", 1), 1)?;
     let rust1 = warm(sizes.warm, event, &mut ours(&rust_task, "hello", 1), 1)?;
     let rust2 = warm(sizes.warm, event, &mut ours(&rust_task, "hello", 2), 2)?;
     rows.push(Row::latency(
         "warm invocation, PHP hello, fresh instance each (ours)",
         &php1.latencies,
+        Some(&native_loop.latencies),
+    ));
+    rows.push(Row::latency(
+        "warm invocation, PHP hello, fresh instance each, from the snapshot of its code (ours)",
+        &php_snap1.latencies,
         Some(&native_loop.latencies),
     ));
     rows.push(Row::latency(
@@ -226,6 +255,7 @@ fn main() -> Result<()> {
     for (name, run) in [
         ("PHP, concurrency 1", &php1),
         ("PHP, concurrency 2", &php2),
+        ("PHP from the snapshot, concurrency 1", &php_snap1),
         ("Rust, concurrency 1", &rust1),
         ("Rust, concurrency 2", &rust2),
         ("native PHP loop, 1 process", &native_loop),
@@ -255,7 +285,11 @@ fn main() -> Result<()> {
     let (mysql_rows, mysql_breakdown) = mysql::run(&args.mysql, &args.web, &web_setup)?;
     rows.extend(mysql_rows);
     print_table(&args, &rows)?;
-    print_breakdown(&[("PHP hello", &php_cold), ("Rust hello", &rust_cold)]);
+    print_breakdown(&[
+        ("PHP hello", &php_cold),
+        ("PHP, snapshot", &php_snap_cold),
+        ("Rust hello", &rust_cold),
+    ]);
     framework_breakdown.print();
     mysql_breakdown.print();
     Ok(())
@@ -364,13 +398,17 @@ fn parse_ms_fields(line: &str) -> Vec<(String, f64)> {
 }
 
 /// The phases a runtime reports, in order, with what each covers.
-const PHASES: [(&str, &str); 10] = [
+const PHASES: [(&str, &str); 11] = [
     ("startup", "`main` → settings read (runtime, logging)"),
     ("resolve", "find the handler from `_HANDLER`"),
     ("engine", "create the engine, reserve the instance pool"),
     ("load", "map the `.cwasm`"),
     ("link", "link WASI, build the `InstancePre`"),
     ("sandbox", "prepare /tmp, environment, directories"),
+    (
+        "snapshot",
+        "find the snapshot of the function's code, check its hash, map it",
+    ),
     (
         "init",
         "`main` → ready to poll (the above and what runs between them)",
