@@ -10,6 +10,8 @@
 
 pub mod cli;
 pub mod snapshot;
+#[cfg(feature = "wizer")]
+pub mod wizer;
 
 use std::path::{Path, PathBuf};
 
