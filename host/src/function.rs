@@ -519,26 +519,37 @@ fn php_snapshot(
     let Resolved::Php(php) = resolved else {
         return None;
     };
-    let not_used = |why: String| {
-        tracing::warn!("running PHP without the snapshot of this function's code: {why}");
-    };
-    let Some(validate) = spec.php_snapshot else {
+    let found = match spec.php_snapshot {
         // The one `host compile` made at deploy time, if any (the bootstrap, `host run`).
-        return match snapshot::prebuilt(engine, task_root, GUEST_TASK_ROOT)? {
-            Ok((component, path)) => Some(loader::Loaded {
-                component,
-                how: LoadPath::Snapshot(path.clone()),
-                path,
-            }),
-            Err(e) => {
-                not_used(format!("{e:#}"));
-                None
-            }
-        };
+        None => snapshot::prebuilt(engine, task_root, GUEST_TASK_ROOT)?,
+        Some(validate) => build_php_snapshot(spec, php, engine, sandbox, validate)?,
     };
+    match found {
+        Ok((component, path)) => Some(loader::Loaded {
+            component,
+            how: LoadPath::Snapshot(path.clone()),
+            path,
+        }),
+        Err(e) => {
+            tracing::warn!("running PHP without the snapshot of this function's code: {e:#}");
+            None
+        }
+    }
+}
+
+/// The snapshot of the function's code in the task root and the layers, from the cache or
+/// built now (logged); `None` when there is no PHP file to put in one.
+fn build_php_snapshot(
+    spec: &FunctionSpec,
+    php: &resolve::PhpHandler,
+    engine: &wasmtime::Engine,
+    sandbox: &SandboxConfig,
+    validate: Validate,
+) -> Option<anyhow::Result<(wasmtime::component::Component, PathBuf)>> {
     let Some(cache) = spec.cache.as_ref() else {
-        not_used("there is no cache folder to keep it in (set LAMP_CACHE)".into());
-        return None;
+        return Some(Err(anyhow::anyhow!(
+            "there is no cache folder to keep it in (set LAMP_CACHE)"
+        )));
     };
     let roots: Vec<DirMapping> = sandbox
         .dirs
@@ -549,51 +560,39 @@ fn php_snapshot(
     let deployment = match Deployment::scan(&roots) {
         Ok(d) if d.is_empty() => return None,
         Ok(d) => d,
-        Err(e) => {
-            not_used(format!("{e:#}"));
-            return None;
-        }
+        Err(e) => return Some(Err(e)),
     };
-    match snapshot::load(
+    let loaded = snapshot::load(
         engine,
         &php.runtime,
         &deployment,
         &sandbox.dirs,
         validate,
         cache,
-    ) {
-        Ok((component, path, source)) => {
-            match &source {
-                snapshot::Source::Cached(file) => tracing::debug!(
-                    files = deployment.len(),
-                    "PHP snapshot of the function's code from the cache: `{}`",
-                    file.display()
-                ),
-                snapshot::Source::Built(report) => {
-                    tracing::info!(
-                        files = report.compiled,
-                        skipped = report.skipped.len(),
-                        ms = report.took.as_millis() as u64,
-                        "compiled the function's PHP code into a snapshot"
+    );
+    Some(loaded.map(|(component, path, source)| {
+        match &source {
+            snapshot::Source::Cached(file) => tracing::debug!(
+                files = deployment.len(),
+                "PHP snapshot of the function's code from the cache: `{}`",
+                file.display()
+            ),
+            snapshot::Source::Built(report) => {
+                tracing::info!(
+                    files = report.compiled,
+                    skipped = report.skipped.len(),
+                    ms = report.took.as_millis() as u64,
+                    "compiled the function's PHP code into a snapshot"
+                );
+                for line in &report.skipped {
+                    tracing::warn!(
+                        "snapshot: {line}; it is compiled on each request that includes it"
                     );
-                    for line in &report.skipped {
-                        tracing::warn!(
-                            "snapshot: {line}; it is compiled on each request that includes it"
-                        );
-                    }
                 }
             }
-            Some(loader::Loaded {
-                component,
-                how: LoadPath::Snapshot(path.clone()),
-                path,
-            })
         }
-        Err(e) => {
-            not_used(format!("{e:#}"));
-            None
-        }
-    }
+        (component, path)
+    }))
 }
 
 /// The guests' private /tmp: a fresh folder under `$TMPDIR/lamp`, removed with the function.
