@@ -36,6 +36,7 @@ echo json_encode([
     'status' => function_exists('lamp_preload_status') ? lamp_preload_status() : null,
     'uri' => $_SERVER['REQUEST_URI'] ?? null,
     'method' => Counter::method(),
+    'memory_limit' => ini_get('memory_limit'),
 ]);
 class Early {}
 "#;
@@ -120,12 +121,14 @@ fn serve_runs_each_request_from_the_snapshot_of_the_apps_code() {
     // $_SERVER, filled when first named by a compile, is there though nothing was compiled.
     assert_eq!(first["uri"], "/", "{first}");
     assert_eq!(first["method"], "GET", "{first}");
+    // The function's memory limit (128 MB: PHP gets 56M), not the preload's none.
+    assert_eq!(first["memory_limit"], "56M", "{first}");
 
     // The same page as native PHP's (on the command line: no request), but for what only ours
     // has.
     let mut ours = first.clone();
     let mut theirs = native(app.path());
-    for key in ["status", "uri", "method"] {
+    for key in ["status", "uri", "method", "memory_limit"] {
         ours.as_object_mut().unwrap().remove(key);
         theirs.as_object_mut().unwrap().remove(key);
     }

@@ -34,7 +34,9 @@
  * the include gives back (destroy_op_array frees nothing while references remain).
  *
  * The compiled code is the request's memory (it counts in memory_get_usage and memory_limit),
- * like everything else in the snapshot's request.
+ * like everything else in the snapshot's request: a deployment whose compiled code is larger
+ * than the function's memory_limit leaves PHP without a limit (PHP refuses one below what is
+ * in use); the host's cap on the instance's memory still holds.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,13 +323,12 @@ void lamp_preload(void)
 	const char *list = getenv("LAMP_PRELOAD");
 	char *files = strdup(list ? list : "");
 
-	/* The compile's memory is the request's: no limit while preloading (an invocation sets
-	 * its own, lamp_set_memory_limit). */
+	/* The compile's memory is the request's: no limit while preloading, the snapshot's own
+	 * after (an invocation then sets the function's, lamp_set_memory_limit; the compiled code
+	 * counts in it). */
 	zend_string *name = zend_string_init("memory_limit", sizeof "memory_limit" - 1, 0);
-	zend_string *unlimited = zend_string_init("-1", 2, 0);
-	zend_alter_ini_entry(name, unlimited, PHP_INI_USER, PHP_INI_STAGE_RUNTIME);
-	zend_string_release(unlimited);
-	zend_string_release(name);
+	char *limit = estrdup(INI_STR("memory_limit"));
+	zend_alter_ini_entry_chars(name, "-1", 2, PHP_INI_USER, PHP_INI_STAGE_RUNTIME);
 
 	scripts = emalloc(sizeof *scripts);
 	zend_hash_init(scripts, 64, NULL, NULL, 0);
@@ -343,6 +344,9 @@ void lamp_preload(void)
 		}
 	}
 	free(files);
+	zend_alter_ini_entry_chars(name, limit, strlen(limit), PHP_INI_USER, PHP_INI_STAGE_RUNTIME);
+	efree(limit);
+	zend_string_release(name);
 	if (failed) {
 		fprintf(stderr, "lamp-preload: failed\n");
 	} else {
