@@ -10,14 +10,17 @@ APT_PACKAGES=(
   llvm-22                                                # llvm-ar/llvm-nm for wasm objects (PHP build)
   php8.2-cli php8.2-curl                                 # peer for benchmarks, run-tests.php driver
   php8.2-mysql php8.2-sqlite3                            # native peers of the guest's mysqli/pdo_mysql, pdo_sqlite/sqlite3
+  php8.2-xml php8.2-bcmath                               # native peers of the guest's XML family and bcmath (PHP's tests side by side)
   mariadb-server mariadb-client                          # the MySQL tests' and benchmark's private server (tests/mariadb), never the system one
   nginx-light php8.2-fpm wrk                             # web benchmark: nginx + PHP-FPM peer, load generator
   php-twig php-symfony-http-foundation                   # framework page benchmark: its vendor code (tests/bench/framework)
+  adminer                                                # a real app under host serve against the private MariaDB (tests/it/apps.rs)
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
   qemu-user-static                                       # runs it (and compiles its php.cwasm)
   dpkg-dev                                               # apt-get source
   tcl                                                    # tclsh: generates SQLite's amalgamation (guests/php/libs.sh)
+  autoconf automake libtool                              # libsodium's configure; config.sub for libxml2 (guests/php/libs.sh)
 )
 RUST_TARGETS=(wasm32-wasip1 wasm32-wasip2 x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 

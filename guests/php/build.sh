@@ -316,6 +316,8 @@ build_core() {
       --enable-session \
       --with-zlib --with-openssl --enable-mysqlnd --with-mysqli=mysqlnd --enable-pdo \
       --with-pdo-mysql=mysqlnd --with-pdo-sqlite --with-sqlite3 \
+      --with-libxml --enable-dom --enable-xml --enable-simplexml --enable-xmlreader \
+      --enable-xmlwriter --with-sodium --with-iconv --enable-bcmath --enable-exif --enable-fileinfo \
       >"$BUILD/configure.log" 2>&1 || { tail -30 "$BUILD/configure.log"; die "configure failed (log: $BUILD/configure.log)"; }
   )
   log "make -j$JOBS (a few minutes; log: $BUILD/make.log)"

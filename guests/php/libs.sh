@@ -14,12 +14,22 @@ declare -A LIB_SOURCE=(
   [zlib]="zlib 1:1.2.13.dfsg-1 bookworm zlib_1.2.13.dfsg.orig.tar.bz2 71feb7947e3c00ef125f83b79a4e529bde31171e5babe48b391f06758d1ab0a1"
   [sqlite3]="sqlite3 3.40.1-2+deb12u2 bookworm sqlite3_3.40.1.orig.tar.xz aaa776260ab4dc976db34aa7891819484c8676b5b2783123ebc6301e2ca5d655"
   [openssl]="openssl 3.0.20-1~deb12u2 bookworm openssl_3.0.20.orig.tar.gz c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
+  [libxml2]="libxml2 2.9.14+dfsg-1.3~deb12u6 bookworm libxml2_2.9.14+dfsg.orig.tar.xz 4fe913dec8b1ab89d13b489b419a8203176ea39e931eaa0d25b17eafb9c279e9"
+  [libsodium]="libsodium 1.0.18-1+deb12u1 bookworm libsodium_1.0.18.orig.tar.gz d59323c6b712a1519a5daf710b68f5e7fde57040845ffec53850911f10a5d4f4"
 )
-WASM_LIBS=(zlib sqlite3 openssl)
+WASM_LIBS=(zlib sqlite3 openssl libxml2 libsodium)
 # Debian's own patches of a package that are applied on top of the tarball (security and bug
 # fixes; the packaging ones are left out), by name in debian/patches/.
 declare -A LIB_DEBIAN_PATCHES=(
   [sqlite3]="41-fix_a_bug_in_the_NOT_NULL-IS_NULL_optimization.patch 42-CVE-2025-6965.patch 0001-Fix-a-buffer-overread-in-the-sessions-extension-that.patch 0002-Avoid-a-stack-overflow-that-could-be-caused-by-a-rec.patch 0003-Fix-a-technically-undefined-signed-integer-overflow-.patch"
+  [libsodium]="CVE-2025-69277.patch"
+  [libxml2]="series"
+)
+# For a package whose list above is "series": the patches of debian/patches/series that are
+# left out (packaging, Python bindings, tests), so that a new Debian security fix is applied
+# by bumping the version alone.
+declare -A LIB_DEBIAN_SERIES_EXCEPT=(
+  [libxml2]="install-html.patch xml2-config-fix.patch python3-unicode-errors.patch 0034-testcatalog-Add-new-tests-for-catalog.c.patch"
 )
 
 # The tarball (and, for packages with patches we apply, the Debian part) of library $1, from the
@@ -48,7 +58,7 @@ lib_toolchain_key() {
 
 lib_key() { # name
   local name=$1
-  { echo "${LIB_SOURCE[$name]} ${LIB_DEBIAN_PATCHES[$name]:-}"; declare -f "lib_build_$name" lib_cflags write_pc;
+  { echo "${LIB_SOURCE[$name]} ${LIB_DEBIAN_PATCHES[$name]:-}${LIB_DEBIAN_SERIES_EXCEPT[$name]:+ ${LIB_DEBIAN_SERIES_EXCEPT[$name]}}"; declare -f "lib_build_$name" lib_cflags write_pc;
     [[ -d $HERE/libs/$name ]] && hash_files "libs/$name"; lib_toolchain_key; } | sha256sum | cut -c1-16
 }
 
@@ -63,7 +73,11 @@ unpack_lib() {
     debian=$(compgen -G "$(dirname "$tarball")/${pkg}_*.debian.tar.xz" | head -1)
     [[ -f $debian ]] || die "$name: the Debian part of the source package is missing next to $tarball"
     tar -xJf "$debian" -C "$dir"
-    for p in ${LIB_DEBIAN_PATCHES[$name]}; do
+    local list=${LIB_DEBIAN_PATCHES[$name]}
+    if [[ $list == series ]]; then
+      list=$(grep -v '^#' "$dir/debian/patches/series" | grep -vxF -f <(tr ' ' '\n' <<<"${LIB_DEBIAN_SERIES_EXCEPT[$name]:-}"))
+    fi
+    for p in $list; do
       patch -s -p1 -d "$dir" <"$dir/debian/patches/$p" || die "$name: Debian patch $p does not apply"
     done
   fi
@@ -147,6 +161,36 @@ lib_build_openssl() { # src prefix
   write_pc "$prefix" libcrypto OpenSSL-libcrypto "$version" -lcrypto
   write_pc "$prefix" libssl OpenSSL-libssl "$version" -lssl libcrypto
   write_pc "$prefix" openssl OpenSSL "$version" "" "libssl libcrypto"
+}
+
+# libxml2 for ext/libxml, dom, simplexml, xml, xmlreader, xmlwriter: no threads, no network
+# (PHP's stream wrappers fetch instead: its I/O callbacks), no compression, no modules;
+# encodings beyond the built-in ones through the C library's iconv.
+lib_build_libxml2() { # src prefix
+  local src=$1 prefix=$2
+  # Its config.sub predates the wasi system name: Debian's (autotools-dev, with automake) knows it.
+  (cd "$src" && cp /usr/share/misc/config.sub /usr/share/misc/config.guess . &&
+    CC=wasi-cc CFLAGS="$(lib_cflags libxml2 "$src")" AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
+      ./configure --host=wasm32-unknown-wasi --build=x86_64-pc-linux-gnu --prefix="$prefix" \
+      --disable-shared --enable-static --without-python --without-threads --without-thread-alloc \
+      --without-http --without-ftp --without-lzma --without-zlib --without-modules --without-debug \
+      --without-icu --with-iconv >configure.log 2>&1 &&
+    nice make -j"$JOBS" libxml2.la >make.log 2>&1 &&
+    make install-libLTLIBRARIES install-pkgconfigDATA >>make.log 2>&1 &&
+    make -C include install >>make.log 2>&1) ||
+    die "libxml2: build failed (logs: $src/{configure,make}.log)"
+}
+
+# libsodium, from the git export Debian packages (no configure: autoreconf makes it, with
+# Debian's autotools). Its random bytes come from wasi:random on every call (libs/libsodium/).
+lib_build_libsodium() { # src prefix
+  local src=$1 prefix=$2
+  (cd "$src" && autoreconf -fi >autoreconf.log 2>&1 &&
+    CC=wasi-cc CFLAGS="$(lib_cflags libsodium "$src")" AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
+      ./configure --host=wasm32-unknown-wasi --build=x86_64-pc-linux-gnu --prefix="$prefix" \
+      --disable-shared --enable-static --disable-ssp --without-pthreads --disable-asm >configure.log 2>&1 &&
+    nice make -j"$JOBS" >make.log 2>&1 && make install >>make.log 2>&1) ||
+    die "libsodium: build failed (logs: $src/{autoreconf,configure,make}.log)"
 }
 
 # A pkg-config file for static libraries in a prefix: prefix name title version libs [requires]

@@ -86,7 +86,9 @@ TEST_PHP_EXECUTABLE="$work/php" env -0 | grep -zv -E '^(MYSQL_TEST_|PDO_MYSQL_TE
 # `with-mariadb` (tests/mariadb) starts and describes in MYSQL_TEST_*: `make test` runs this
 # script under it.
 DEFAULT_TESTS=(tests/lang ext/json/tests ext/zlib/tests ext/pdo_sqlite/tests ext/sqlite3/tests
-  ext/openssl/tests ext/standard/tests/network)
+  ext/openssl/tests ext/standard/tests/network ext/libxml/tests ext/dom/tests ext/simplexml/tests
+  ext/xml/tests ext/xmlreader/tests ext/xmlwriter/tests ext/sodium/tests ext/iconv/tests
+  ext/bcmath/tests ext/exif/tests ext/fileinfo/tests)
 if [[ -n ${MYSQL_TEST_PORT:-} ]]; then
   DEFAULT_TESTS+=(ext/mysqli/tests ext/pdo_mysql/tests)
 elif (($# == 0)); then

@@ -1,30 +1,45 @@
-//! The extensions PHP's database and TLS code needs, through the real binary: zlib, SQLite
-//! (pdo_sqlite, sqlite3) in the function's `/tmp`, and OpenSSL with the CA certificates the
-//! host shows PHP guests as `/etc/ssl` (MySQL, which needs a server, is in `mysql.rs`).
+//! The extensions built with C libraries, through the real binary: zlib, SQLite (pdo_sqlite,
+//! sqlite3) in the function's `/tmp`, OpenSSL with the CA certificates the host shows PHP
+//! guests as `/etc/ssl` (MySQL, which needs a server, is in `mysql.rs`), libxml2's family (dom,
+//! simplexml, xml, xmlreader, xmlwriter) and sodium; and those without one (iconv, bcmath,
+//! exif, fileinfo). PHP's own tests of each run in guests/php/run-phpt.sh; these check what a
+//! handler sees: the sandbox's files, the snapshot's random state.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::php::{host_php, php_cwasm, task as tree};
+use crate::php::{host_php, host_run, php_cwasm, task as tree};
 use crate::util::*;
 use crate::web::{Serve, client};
 
 #[test]
-fn host_php_has_the_database_tls_and_zlib_extensions() {
+fn host_php_lists_every_extension_that_is_in() {
     let dir = tempfile::tempdir().unwrap();
     let out = host_php(&["-m"], None, dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
     let modules: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     for ext in [
+        "bcmath",
+        "dom",
+        "exif",
+        "fileinfo",
+        "iconv",
+        "libxml",
         "mysqli",
         "mysqlnd",
         "openssl",
         "PDO",
         "pdo_mysql",
         "pdo_sqlite",
+        "session",
+        "SimpleXML",
+        "sodium",
         "sqlite3",
+        "xml",
+        "xmlreader",
+        "xmlwriter",
         "zlib",
     ] {
         assert!(
@@ -370,12 +385,13 @@ fn https_streams_verify_the_peer_against_the_ca_bundle_or_the_ca_given() {
 /// Every instance starts from one pre-initialised snapshot: a random generator seeded before
 /// it was taken would give every instance the same numbers.
 #[test]
-fn openssl_random_bytes_differ_between_instances() {
+fn random_bytes_of_openssl_php_and_sodium_differ_between_instances() {
     let root = tree(&[(
         "src/index.php",
         r#"<?php
 function index($event) {
-    return [bin2hex(openssl_random_pseudo_bytes(16)), bin2hex(random_bytes(16))];
+    return [bin2hex(openssl_random_pseudo_bytes(16)), bin2hex(random_bytes(16)),
+        bin2hex(sodium_crypto_secretbox_keygen())];
 }
 "#,
     )]);
@@ -398,4 +414,163 @@ function index($event) {
         "openssl_random_pseudo_bytes repeated itself"
     );
     assert_ne!(first[1], second[1], "random_bytes repeated itself");
+    assert_eq!(first[2].len(), 64, "{first:?}");
+    assert_ne!(
+        first[2], second[2],
+        "libsodium's randombytes repeated itself"
+    );
+}
+
+/// libxml2's family in a handler: a document from the task root read by DOM (with XPath),
+/// SimpleXML, the SAX parser of ext/xml and XMLReader; one written by XMLWriter to `/tmp` and
+/// read back. libxml2 reads files through PHP's streams, so it sees only what the sandbox
+/// grants: a file outside the task root is not there for it.
+#[test]
+fn the_xml_extensions_read_and_write_documents_within_the_sandbox() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.xml");
+    std::fs::write(&secret, "<secret>host file</secret>").unwrap();
+    let root = tree(&[
+        (
+            "src/catalog.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<catalog><book id="1" lang="fr"><title>Café</title><price>12.50</price></book>
+<book id="2"><title>Lamp</title><price>7.25</price></book></catalog>
+"#,
+        ),
+        (
+            "src/index.php",
+            r#"<?php
+function index($event) {
+    $file = __DIR__ . '/catalog.xml';
+    $dom = new DOMDocument();
+    $dom->load($file);
+    $xpath = new DOMXPath($dom);
+    $titles = [];
+    foreach ($xpath->query('//book[@id]/title') as $t) { $titles[] = $t->textContent; }
+    $sum = $xpath->evaluate('sum(//price)');
+
+    $simple = simplexml_load_file($file);
+    $french = (string) $simple->xpath('//book[@lang="fr"]/title')[0];
+
+    $elements = 0;
+    $sax = xml_parser_create();
+    xml_set_element_handler($sax, function () use (&$elements) { $elements++; }, null);
+    xml_parse($sax, file_get_contents($file), true);
+
+    $reader = XMLReader::open($file);
+    $ids = [];
+    while ($reader->read()) {
+        if ($reader->nodeType === XMLReader::ELEMENT && $reader->name === 'book') {
+            $ids[] = $reader->getAttribute('id');
+        }
+    }
+
+    $out = sys_get_temp_dir() . '/written.xml';
+    $w = new XMLWriter();
+    $w->openUri($out);
+    $w->startDocument('1.0', 'UTF-8');
+    $w->startElement('order');
+    $w->writeAttribute('count', (string) count($titles));
+    $w->writeElement('total', (string) $sum);
+    $w->endElement();
+    $w->endDocument();
+    $w->flush();
+    $back = simplexml_load_file($out);
+
+    $outside = @(new DOMDocument())->load($event['outside']);
+    $error = libxml_get_last_error();
+    return [
+        'titles' => $titles, 'sum' => $sum, 'french' => $french, 'elements' => $elements,
+        'ids' => $ids, 'written' => [(string) $back['count'], (string) $back->total],
+        'outside' => $outside, 'error' => $error ? trim($error->message) : null,
+    ];
+}
+"#,
+        ),
+    ]);
+    let event = serde_json::json!({ "outside": secret }).to_string();
+    let out = host_run(root.path(), "src/index.php", &event, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(got["titles"], serde_json::json!(["Café", "Lamp"]), "{got}");
+    assert_eq!(got["sum"], 19.75, "{got}");
+    assert_eq!(got["french"], "Café", "{got}");
+    assert_eq!(got["elements"], 7, "{got}");
+    assert_eq!(got["ids"], serde_json::json!(["1", "2"]), "{got}");
+    assert_eq!(got["written"], serde_json::json!(["2", "19.75"]), "{got}");
+    assert_eq!(
+        got["outside"], false,
+        "a file outside the sandbox was read: {got}"
+    );
+    assert!(
+        got["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("failed to load"),
+        "{got}"
+    );
+}
+
+/// The extensions without a library of their own, and sodium, answer as their definitions say:
+/// figures worked out by hand or by another implementation (Python's hashlib for BLAKE2b),
+/// not by our PHP.
+#[test]
+fn sodium_iconv_bcmath_exif_and_fileinfo_answer_as_their_definitions_say() {
+    let root = tree(&[(
+        "src/index.php",
+        r#"<?php
+function index($event) {
+    $pair = sodium_crypto_box_keypair();
+    $sealed = sodium_crypto_box_seal('for your eyes', sodium_crypto_box_publickey($pair));
+    $sign = sodium_crypto_sign_keypair();
+    $signature = sodium_crypto_sign_detached('signed', sodium_crypto_sign_secretkey($sign));
+    $finfo = new finfo(FILEINFO_MIME_TYPE);
+    $png = "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    file_put_contents(sys_get_temp_dir() . '/dot.png', $png);
+    return [
+        'blake2b' => bin2hex(sodium_crypto_generichash('abc')),
+        'sealed' => sodium_crypto_box_seal_open($sealed, $pair),
+        'verified' => sodium_crypto_sign_verify_detached($signature, 'signed', sodium_crypto_sign_publickey($sign)),
+        'forged' => sodium_crypto_sign_verify_detached($signature, 'signeD', sodium_crypto_sign_publickey($sign)),
+        'latin1' => bin2hex(iconv('UTF-8', 'ISO-8859-1', "caf\u{e9}")),
+        'utf8' => iconv('ISO-8859-1', 'UTF-8', "caf\xe9"),
+        'strlen' => iconv_strlen("caf\u{e9}", 'UTF-8'),
+        'sum' => bcadd('12345678901234567890', '98765432109876543210'),
+        'third' => bcdiv('1', '3', 20),
+        'pow' => bcpow('2', '100'),
+        'mime' => [$finfo->buffer($png), $finfo->buffer("%PDF-1.4\n"), $finfo->buffer('<?xml version="1.0"?><a/>')],
+        'imagetype' => exif_imagetype(sys_get_temp_dir() . '/dot.png'),
+        'tag' => exif_tagname(0x010F),
+    ];
+}
+"#,
+    )]);
+    let out = host_run(root.path(), "src/index.php", "{}", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let blake2b = Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib; print(hashlib.blake2b(b'abc', digest_size=32).hexdigest())",
+        ])
+        .output()
+        .expect("python3 computes the reference BLAKE2b");
+    assert_eq!(got["blake2b"], stdout(&blake2b).trim(), "{got}");
+    assert_eq!(got["sealed"], "for your eyes", "{got}");
+    assert_eq!(got["verified"], true, "{got}");
+    assert_eq!(got["forged"], false, "{got}");
+    assert_eq!(got["latin1"], "636166e9", "{got}");
+    assert_eq!(got["utf8"], "café", "{got}");
+    assert_eq!(got["strlen"], 4, "{got}");
+    assert_eq!(got["sum"], "111111111011111111100", "{got}");
+    assert_eq!(got["third"], "0.33333333333333333333", "{got}");
+    assert_eq!(got["pow"], "1267650600228229401496703205376", "{got}");
+    assert_eq!(
+        got["mime"],
+        serde_json::json!(["image/png", "application/pdf", "text/xml"]),
+        "{got}"
+    );
+    assert_eq!(got["imagetype"], 3, "IMAGETYPE_PNG: {got}");
+    assert_eq!(got["tag"], "Make", "{got}");
 }

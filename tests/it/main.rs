@@ -1,5 +1,6 @@
 //! Integration tests of the real `host` binary and library, one module per area.
 
+mod apps;
 mod bootstrap;
 mod cli;
 mod docs;

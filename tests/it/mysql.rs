@@ -294,7 +294,7 @@ fn missing_extensions(out: &Output) -> &'static str {
 }
 
 /// `items` in a fresh database `lamp_NAME`: unique names, as an application would have them.
-fn items_database(db: &MariaDb, name: &str) -> String {
+pub(crate) fn items_database(db: &MariaDb, name: &str) -> String {
     let database = db.database(name).unwrap();
     db.sql(
         &database,

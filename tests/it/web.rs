@@ -1217,8 +1217,9 @@ fn example_app() -> tempfile::TempDir {
     app
 }
 
-/// Copies the files under `from` (not `target/` folders) into `to`.
-fn copy_tree(from: &Path, to: &Path) {
+/// Copies the files under `from` (not `target/` folders) into `to`, symbolic links followed:
+/// the sandbox refuses a link leading out of the folder it maps.
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap().flatten() {
         let (source, dest) = (entry.path(), to.join(entry.file_name()));
         if source.is_dir() {

@@ -90,7 +90,9 @@ impl Deployment {
     /// The snapshot's cache key: the runtime's bytes, the engine and [`Self::code_key`].
     pub fn key(&self, runtime: &[u8], engine: &Engine, validate: Validate) -> Result<String> {
         let mut sha = Sha256::new();
-        sha.update(b"lamp php snapshot 1\0");
+        // 2: compiled with a copy-on-write image however sparse (engine.rs), which wasmtime's
+        // compatibility hash does not cover: snapshots cached before are made again.
+        sha.update(b"lamp php snapshot 2\0");
         sha.update(Sha256::digest(runtime));
         sha.update(engine_hash(engine).to_le_bytes());
         sha.update(self.code_key(validate)?.as_bytes());
