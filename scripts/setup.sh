@@ -15,6 +15,7 @@ APT_PACKAGES=(
   nginx-light php8.2-fpm wrk                             # web benchmark: nginx + PHP-FPM peer, load generator
   php-twig php-symfony-http-foundation                   # framework page benchmark: its vendor code (tests/bench/framework)
   adminer                                                # a real app under host serve against the private MariaDB (tests/it/apps.rs)
+  wordpress wordpress-theme-twentytwentythree            # a second real app under host serve, its default theme (tests/it/apps.rs)
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
   qemu-user-static                                       # runs it (and compiles its php.cwasm)
