@@ -43,8 +43,7 @@ pub(crate) fn php_cwasm() -> &'static Path {
     static CWASM: OnceLock<PathBuf> = OnceLock::new();
     CWASM.get_or_init(|| {
         let wasm = dist("php.wasm");
-        let dir =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("php-it-{}", std::process::id()));
+        let dir = process_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let beside = dir.join("php.wasm");
         let _ = std::fs::remove_file(&beside);
@@ -63,6 +62,39 @@ pub(crate) fn php_cwasm() -> &'static Path {
         assert!(status.success(), "host compile {} failed", wasm.display());
         out
     })
+}
+
+/// This test process's folder under cargo's temporary folder: its `php.cwasm` and the cache
+/// of the snapshots `host serve` makes ([`serve_cache`]). The folders of test processes that
+/// are gone are removed when the first test asks for it, so runs do not pile up snapshots
+/// (tens of MB each).
+fn process_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("php-it-")
+                .map(|rest| rest.trim_end_matches(".cwasm"))
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let path = entry.path();
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
+        }
+        tmp.join(format!("php-it-{}", std::process::id()))
+    })
+    .clone()
+}
+
+/// `LAMP_CACHE` for the `host serve` of tests: this process's own, so the snapshots of the
+/// apps under test go when the next run clears [`process_dir`].
+pub(crate) fn serve_cache() -> PathBuf {
+    process_dir().join("cache")
 }
 
 /// A task root holding `files` (path relative to the root, contents).

@@ -17,7 +17,7 @@ use reqwest::header;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::php::php_cwasm;
+use crate::php::{php_cwasm, serve_cache};
 
 /// Dumps what PHP saw of the request, as JSON; `?do=...` makes it do something else.
 const DUMP: &str = r#"<?php
@@ -120,6 +120,7 @@ impl Serve {
             .args(["--listen", "127.0.0.1:0", "--php-runtime"])
             .arg(php_cwasm())
             .args(args)
+            .env("LAMP_CACHE", serve_cache())
             .env_remove("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
             .env_remove("LAMP_PHP_RUNTIME")
             .stdout(Stdio::null())

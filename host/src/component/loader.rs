@@ -99,7 +99,7 @@ pub fn load(engine: &Engine, path: &Path, cache: Option<&Cache>) -> Result<Loade
         .into_iter()
         .find(|p| p.is_file())
     else {
-        return Err(refusal.error);
+        return Err(refusal.without_fallback());
     };
     from_wasm(engine, &wasm, cache, Some(&refusal))
 }
@@ -120,6 +120,26 @@ struct Refusal {
     cwasm: PathBuf,
     reason: String,
     error: InitError,
+}
+
+impl Refusal {
+    /// The error when nothing beside the `.cwasm` can replace it: says what would (the php
+    /// layer's is `php-fallback.zip`, optional since it is rarely needed and 3.4 MB).
+    fn without_fallback(self) -> InitError {
+        let mut error = self.error;
+        let wasm = self.cwasm.with_extension("wasm");
+        error.message.push_str(&format!(
+            "; or put `{}` (or `.wasm.xz`) beside it, to have it compiled at cold start instead",
+            wasm.display()
+        ));
+        if self.cwasm.file_name().is_some_and(|n| n == "php.cwasm") {
+            error.message.push_str(
+                " (for the php layer: use `runtime.zip` and `php.zip` of one build, or add the \
+                 layer `php-fallback.zip`, which holds `lamp/php.wasm.xz`)",
+            );
+        }
+        error
+    }
 }
 
 /// Compiles (or, from the cache, maps) the wasm at `wasm`; `refused` is the `.cwasm` this
