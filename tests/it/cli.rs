@@ -323,7 +323,7 @@ fn compiled_cwasm_runs_and_an_incompatible_one_is_refused() {
     assert_bad_input(&run(&old, &[]), "precompiled by an incompatible engine");
 }
 
-/// A component may be given xz-compressed (the php layer ships PHP's so): it is unpacked and
+/// A component may be given xz-compressed (the php-fallback layer ships PHP so): it is unpacked and
 /// compiled. Bytes that are not xz get an error that says so.
 #[test]
 fn an_xz_compressed_component_runs_and_a_corrupt_one_is_refused() {
