@@ -2,9 +2,10 @@
 //! anything else is compiled once and the result kept in the [`Cache`], so the next start maps
 //! it instead. Every error is an [`InitError`] that names the file and says what to do.
 //!
-//! A refused `.cwasm` falls back to `NAME.wasm` beside it, or `NAME.wasm.xz`: the php layer
-//! ships PHP's component xz-compressed, since only this fallback ever reads it. The fallback
-//! costs seconds of cold start, so it is a warning that says why and how to avoid it.
+//! A refused `.cwasm` falls back to `NAME.wasm` beside it, or `NAME.wasm.xz`: the optional
+//! `php-fallback.zip` layer ships PHP's component xz-compressed, since only this fallback ever
+//! reads it. The fallback costs seconds of cold start, so it is a warning that says why and how
+//! to avoid it; without one, the refusal is the error, saying what would replace the file.
 
 use std::fmt;
 use std::io::BufReader;
