@@ -296,12 +296,13 @@ void lamp_request_finish(void)
 /* PHP's memory_limit follows the function's memory (instead of a fixed 128M), but stays below
  * the sandbox's limit, which counts the whole linear memory: PHP itself (its data, the 8 MB
  * stack, the heap of the snapshot this instance started from: 23 MB with the extensions of
- * 2026-11-27, more with a deployment's code preloaded; measured here, as the memory's size
+ * 2026-11-27, far more with a large app's code preloaded; measured here, as the memory's size
  * when the invocation starts) and the allocator's slack. Zend MM's 2 MB chunks come from
  * aligned_alloc (patch 0001), which on dlmalloc leaves about as much unusable space as it
- * hands out, hence half of the rest. A script that allocates too much then gets PHP's own
- * "Allowed memory size ... exhausted" fatal error, which names the line. A handler may still
- * ini_set() it. */
+ * hands out, hence a request gets half of the rest (16 MB when less than 32 MB is left), on
+ * top of what Zend MM already holds (the preloaded code counts to memory_limit: WordPress's is
+ * 48 MB). A script that allocates too much then gets PHP's own "Allowed memory size ...
+ * exhausted" fatal error, which names the line. A handler may still ini_set() it. */
 void lamp_set_memory_limit(uint32_t memory_mb)
 {
 	if (memory_mb == 0) {
@@ -309,7 +310,8 @@ void lamp_set_memory_limit(uint32_t memory_mb)
 	}
 	uint64_t in_use = (uint64_t)__builtin_wasm_memory_size(0) * 65536;
 	uint32_t base_mb = (uint32_t)((in_use + (1 << 20) - 1) >> 20);
-	uint32_t limit = memory_mb > base_mb + 32 ? (memory_mb - base_mb) / 2 : 16;
+	uint32_t held_mb = (uint32_t)((zend_memory_usage(true) + (1 << 20) - 1) >> 20);
+	uint32_t limit = held_mb + (memory_mb > base_mb + 32 ? (memory_mb - base_mb) / 2 : 16);
 	char value[16];
 	int len = snprintf(value, sizeof value, "%uM", (unsigned)limit);
 	zend_string *name = zend_string_init("memory_limit", sizeof "memory_limit" - 1, 0);
