@@ -11,6 +11,8 @@ APT_PACKAGES=(
   php8.2-cli php8.2-curl                                 # peer for benchmarks, run-tests.php driver
   php8.2-mysql php8.2-sqlite3                            # native peers of the guest's mysqli/pdo_mysql, pdo_sqlite/sqlite3
   php8.2-xml php8.2-bcmath                               # native peers of the guest's XML family and bcmath (PHP's tests side by side)
+  php8.2-gd php8.2-zip                                   # native peers of the guest's gd and zip (PHP's tests side by side)
+  fonts-dejavu-core                                      # the TrueType font gd renders in tests/it/extensions.rs
   mariadb-server mariadb-client                          # the MySQL tests' and benchmark's private server (tests/mariadb), never the system one
   nginx-light php8.2-fpm wrk                             # web benchmark: nginx + PHP-FPM peer, load generator
   php-twig php-symfony-http-foundation                   # framework page benchmark: its vendor code (tests/bench/framework)
@@ -21,7 +23,8 @@ APT_PACKAGES=(
   qemu-user-static                                       # runs it (and compiles its php.cwasm)
   dpkg-dev                                               # apt-get source
   tcl                                                    # tclsh: generates SQLite's amalgamation (guests/php/libs.sh)
-  autoconf automake libtool                              # libsodium's configure; config.sub for libxml2 (guests/php/libs.sh)
+  autoconf automake libtool                              # libsodium's configure; config.sub for libxml2 and libpng (guests/php/libs.sh)
+  cmake                                                  # libzip, libjpeg-turbo, libwebp, FreeType (guests/php/libs.sh)
 )
 RUST_TARGETS=(wasm32-wasip1 wasm32-wasip2 x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
 

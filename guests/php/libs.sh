@@ -16,20 +16,40 @@ declare -A LIB_SOURCE=(
   [openssl]="openssl 3.0.20-1~deb12u2 bookworm openssl_3.0.20.orig.tar.gz c80a01dfc70ece4dc21168932c37739042d404d46ccc81a5986dd75314ecda6f"
   [libxml2]="libxml2 2.9.14+dfsg-1.3~deb12u6 bookworm libxml2_2.9.14+dfsg.orig.tar.xz 4fe913dec8b1ab89d13b489b419a8203176ea39e931eaa0d25b17eafb9c279e9"
   [libsodium]="libsodium 1.0.18-1+deb12u1 bookworm libsodium_1.0.18.orig.tar.gz d59323c6b712a1519a5daf710b68f5e7fde57040845ffec53850911f10a5d4f4"
+  [libzip]="libzip 1.7.3-1 bookworm libzip_1.7.3.orig.tar.xz a60473ffdb7b4260c08bfa19c2ccea0438edac11193c3afbbb1f17fbcf6c6132"
+  [libpng]="libpng1.6 1.6.39-2+deb12u5 bookworm libpng1.6_1.6.39.orig.tar.gz a00e9d2f2f664186e4202db9299397f851aea71b36a35e74910b8820e380d441"
+  [libjpeg]="libjpeg-turbo 1:2.1.5-2 bookworm libjpeg-turbo_2.1.5.orig.tar.gz 254f3642b04e309fee775123133c6464181addc150499561020312ec61c1bf7c"
+  [libwebp]="libwebp 1.2.4-0.2+deb12u1 bookworm libwebp_1.2.4.orig.tar.gz 7bf5a8a28cc69bcfa8cb214f2c3095703c6b73ac5fba4d5480c205331d9494df"
+  [freetype]="freetype 2.12.1+dfsg-5+deb12u4 bookworm freetype_2.12.1+dfsg.orig.tar.xz 7dedb6b9adf331559daea614a83b8de42a753e685ec8e1c4bdb4529eb880b0d1"
 )
-WASM_LIBS=(zlib sqlite3 openssl libxml2 libsodium)
+WASM_LIBS=(zlib sqlite3 openssl libxml2 libsodium libzip libpng libjpeg libwebp freetype)
 # Debian's own patches of a package that are applied on top of the tarball (security and bug
 # fixes; the packaging ones are left out), by name in debian/patches/.
 declare -A LIB_DEBIAN_PATCHES=(
   [sqlite3]="41-fix_a_bug_in_the_NOT_NULL-IS_NULL_optimization.patch 42-CVE-2025-6965.patch 0001-Fix-a-buffer-overread-in-the-sessions-extension-that.patch 0002-Avoid-a-stack-overflow-that-could-be-caused-by-a-rec.patch 0003-Fix-a-technically-undefined-signed-integer-overflow-.patch"
   [libsodium]="CVE-2025-69277.patch"
   [libxml2]="series"
+  [libpng]="series"
+  [libjpeg]="1001-use-utc-timestamp.patch"
+  [libwebp]="series"
+  [freetype]="series"
 )
 # For a package whose list above is "series": the patches of debian/patches/series that are
-# left out (packaging, Python bindings, tests), so that a new Debian security fix is applied
-# by bumping the version alone.
+# left out (packaging, Python bindings, tests, demos and documentation; FreeType's extra
+# validator modules and subpixel rendering, which Debian turns on and upstream leaves off), so
+# that a new Debian security fix is applied by bumping the version alone.
 declare -A LIB_DEBIAN_SERIES_EXCEPT=(
   [libxml2]="install-html.patch xml2-config-fix.patch python3-unicode-errors.patch 0034-testcatalog-Add-new-tests-for-catalog.c.patch"
+  [libpng]="libpng-config.patch"
+  [freetype]="enable-gxvalid-otvalid.patch enable-subpixel-rendering.patch no-web-fonts.patch hide-donations-information.patch hardening.patch CVE-2022-31782.patch"
+)
+# The libraries each one is built against: found through their prefixes only (pkg-config's
+# PKG_CONFIG_LIBDIR, CMake's CMAKE_FIND_ROOT_PATH), and their keys are part of its key, so a
+# library is rebuilt when one it links changes.
+declare -A LIB_DEPS=(
+  [libzip]="zlib openssl"
+  [libpng]="zlib"
+  [freetype]="zlib libpng"
 )
 
 # The tarball (and, for packages with patches we apply, the Debian part) of library $1, from the
@@ -59,7 +79,13 @@ lib_toolchain_key() {
 lib_key() { # name
   local name=$1
   { echo "${LIB_SOURCE[$name]} ${LIB_DEBIAN_PATCHES[$name]:-}${LIB_DEBIAN_SERIES_EXCEPT[$name]:+ ${LIB_DEBIAN_SERIES_EXCEPT[$name]}}"; declare -f "lib_build_$name" lib_cflags write_pc;
-    [[ -d $HERE/libs/$name ]] && hash_files "libs/$name"; lib_toolchain_key; } | sha256sum | cut -c1-16
+    [[ -d $HERE/libs/$name ]] && hash_files "libs/$name"; lib_toolchain_key;
+    # the helpers its recipe calls (lib_cmake, lib_pc_static), and the libraries it links
+    local helper dep
+    for helper in $(declare -f "lib_build_$name" | grep -o '\blib_[a-z0-9_]*' | sort -u | grep -vx -e "lib_build_$name" -e lib_cflags); do
+      declare -F "$helper" >/dev/null && declare -f "$helper"
+    done
+    for dep in ${LIB_DEPS[$name]:-}; do echo "$dep $(lib_key "$dep")"; done; } | sha256sum | cut -c1-16
 }
 
 # Unpacks library $1 into $BUILD/libs/$1 (fresh) and applies the Debian patches listed for it.
@@ -193,6 +219,124 @@ lib_build_libsodium() { # src prefix
     die "libsodium: build failed (logs: $src/{autoreconf,configure,make}.log)"
 }
 
+# CMake for wasm32-wasip2: a toolchain file naming the compiler wrapper, and a platform "WASI"
+# (which CMake 3.25 does not know): Unix paths, static libraries only. Libraries this one links
+# are found under their prefixes only (LIB_DEP_PREFIXES, set by build_libs), never the host's;
+# an empty folder is always a root, so that "only under the roots" never means the host's.
+lib_cmake() { # src prefix cmake-options...
+  local src=$1 prefix=$2 dir=$1/lamp-cmake
+  shift 2
+  mkdir -p "$dir/Platform" "$dir/no-root"
+  cat >"$dir/Platform/WASI.cmake" <<'EOF'
+set(UNIX 1)
+set(WASI 1)
+include(Platform/UnixPaths)
+set_property(GLOBAL PROPERTY TARGET_SUPPORTS_SHARED_LIBS FALSE)
+set(CMAKE_EXECUTABLE_SUFFIX .wasm)
+set(CMAKE_STATIC_LIBRARY_PREFIX lib)
+set(CMAKE_STATIC_LIBRARY_SUFFIX .a)
+set(CMAKE_FIND_LIBRARY_PREFIXES lib)
+set(CMAKE_FIND_LIBRARY_SUFFIXES .a)
+EOF
+  local roots="$dir/no-root" dep
+  for dep in ${LIB_DEP_PREFIXES:-}; do roots+=";$dep"; done
+  cat >"$dir/toolchain.cmake" <<EOF
+set(CMAKE_SYSTEM_NAME WASI)
+set(CMAKE_SYSTEM_PROCESSOR wasm32)
+list(APPEND CMAKE_MODULE_PATH "$dir")
+set(CMAKE_C_COMPILER "$BUILD/bin/wasi-cc")
+set(CMAKE_AR "$LLVM_BIN/llvm-ar")
+set(CMAKE_RANLIB "$LLVM_BIN/llvm-ranlib")
+set(CMAKE_FIND_ROOT_PATH "$roots")
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+EOF
+  cmake -S "$src" -B "$src/build" -G "Unix Makefiles" -DCMAKE_TOOLCHAIN_FILE="$dir/toolchain.cmake" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$(lib_cflags cmake "$src") -DNDEBUG" \
+    -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR:STRING=lib -DBUILD_SHARED_LIBS=OFF "$@" \
+    >"$src/configure.log" 2>&1 &&
+    nice cmake --build "$src/build" -j"$JOBS" >"$src/make.log" 2>&1 &&
+    cmake --install "$src/build" >>"$src/make.log" 2>&1
+}
+
+# PHP's configure asks pkg-config without --static, and these libraries are static: what a
+# library needs of others (Requires.private, Libs.private) moves into Requires and Libs, or
+# PHP's link tests of it fail on the others' symbols.
+lib_pc_static() { # .pc files...
+  local pc
+  for pc; do
+    awk '/^Requires(\.private)?:/ { sub(/^[^:]*: */, ""); req = req " " $0; next }
+         /^Libs(\.private)?:/ { sub(/^[^:]*: */, ""); libs = libs " " $0; next }
+         { print }
+         END { print "Requires:" req; print "Libs:" libs }' "$pc" >"$pc.tmp" && mv "$pc.tmp" "$pc"
+  done
+}
+
+# libzip for ext/zip: deflate through our zlib, AES encryption (WinZip AES) and its random salt
+# through our OpenSSL (RAND_bytes, seeded per instance: see libs/openssl/); no bzip2, no lzma,
+# no tools.
+lib_build_libzip() { # src prefix
+  local src=$1 prefix=$2
+  lib_cmake "$src" "$prefix" -DENABLE_OPENSSL=ON -DENABLE_GNUTLS=OFF -DENABLE_MBEDTLS=OFF \
+    -DENABLE_COMMONCRYPTO=OFF -DENABLE_WINDOWS_CRYPTO=OFF -DENABLE_BZIP2=OFF -DENABLE_LZMA=OFF \
+    -DBUILD_TOOLS=OFF -DBUILD_REGRESS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_DOC=OFF ||
+    die "libzip: build failed (logs: $src/{configure,make}.log)"
+  # Its own .pc names the others by -l only (and libssl, which it does not use): by their
+  # .pc files instead, which carry their folders.
+  write_pc "$prefix" libzip libzip "$(sed -n 's/^Version: //p' "$prefix/lib/pkgconfig/libzip.pc")" -lzip "zlib libcrypto"
+}
+
+# libpng for gd (PNG is required by PHP's bundled libgd), against our zlib; no SIMD, no tools.
+lib_build_libpng() { # src prefix
+  local src=$1 prefix=$2
+  (cd "$src" && cp /usr/share/misc/config.sub /usr/share/misc/config.guess . &&
+    CC=wasi-cc CFLAGS="$(lib_cflags libpng "$src")" AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
+      CPPFLAGS="$(pkg-config --cflags zlib)" LDFLAGS="$(pkg-config --libs-only-L zlib)" \
+      ./configure --host=wasm32-unknown-wasi --build=x86_64-pc-linux-gnu --prefix="$prefix" \
+      --disable-shared --enable-static --enable-hardware-optimizations=no --disable-tools \
+      >configure.log 2>&1 &&
+    nice make -j"$JOBS" libpng16.la >make.log 2>&1 &&
+    make install-libLTLIBRARIES install-pkgincludeHEADERS install-nodist_pkgincludeHEADERS \
+      install-pkgconfigDATA install-header-links install-libpng-pc >>make.log 2>&1) ||
+    die "libpng: build failed (logs: $src/{configure,make}.log)"
+  lib_pc_static "$prefix/lib/pkgconfig/libpng16.pc"
+}
+
+# libjpeg-turbo for gd: the libjpeg API only (no TurboJPEG API, no SIMD: wasm has no assembly of
+# its own here). Its version string carries a build date: the release's (SOURCE_DATE_EPOCH,
+# in UTC by Debian's patch), not the build's.
+lib_build_libjpeg() { # src prefix
+  local src=$1 prefix=$2
+  SOURCE_DATE_EPOCH=$(stat -c %Y "$src/ChangeLog.md") \
+    lib_cmake "$src" "$prefix" -DENABLE_SHARED=OFF -DENABLE_STATIC=ON -DWITH_SIMD=OFF \
+    -DWITH_TURBOJPEG=OFF -DWITH_JAVA=OFF -DWITH_FUZZ=OFF ||
+    die "libjpeg: build failed (logs: $src/{configure,make}.log)"
+}
+
+# libwebp for gd: the codec only (no tools, no mux/demux libraries gd does not use), no
+# threads, no SIMD.
+lib_build_libwebp() { # src prefix
+  local src=$1 prefix=$2
+  lib_cmake "$src" "$prefix" -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF \
+    -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF \
+    -DWEBP_BUILD_GIF2WEBP=OFF -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF \
+    -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_LIBWEBPMUX=OFF -DWEBP_BUILD_WEBPMUX=OFF \
+    -DWEBP_BUILD_EXTRAS=OFF ||
+    die "libwebp: build failed (logs: $src/{configure,make}.log)"
+}
+
+# FreeType for gd's text (imagettftext, imagefttext): gzip-compressed fonts through our zlib,
+# PNG glyphs (colour emoji) through our libpng; no HarfBuzz, Brotli (WOFF2) or bzip2.
+lib_build_freetype() { # src prefix
+  local src=$1 prefix=$2
+  lib_cmake "$src" "$prefix" -DFT_REQUIRE_ZLIB=ON -DFT_REQUIRE_PNG=ON -DFT_DISABLE_HARFBUZZ=ON \
+    -DFT_DISABLE_BROTLI=ON -DFT_DISABLE_BZIP2=ON ||
+    die "freetype: build failed (logs: $src/{configure,make}.log)"
+  lib_pc_static "$prefix/lib/pkgconfig/freetype2.pc"
+}
+
 # A pkg-config file for static libraries in a prefix: prefix name title version libs [requires]
 write_pc() {
   cat >"$1/lib/pkgconfig/$2.pc" <<EOF
@@ -224,7 +368,15 @@ build_libs() {
       src=$(unpack_lib "$name")
       rm -rf "$prefix" && mkdir -p "$prefix"
       local t=$SECONDS
-      LAMP_PREFIX_MAP="$src=/src/$name" "lib_build_$name" "$src" "$prefix" || die "$name: build failed"
+      # What it links (LIB_DEPS), and nothing of the host's.
+      local dep deps=() pcdirs=()
+      for dep in ${LIB_DEPS[$name]:-}; do
+        deps+=("$(lib_prefix "$dep")") && pcdirs+=("$(lib_prefix "$dep")/lib/pkgconfig")
+      done
+      ((${#pcdirs[@]})) || pcdirs=("$BUILD/libs/no-pkgconfig")
+      LAMP_PREFIX_MAP="$src=/src/$name" LIB_DEP_PREFIXES="${deps[*]}" \
+        PKG_CONFIG_LIBDIR=$(IFS=:; echo "${pcdirs[*]}") PKG_CONFIG_PATH= \
+        "lib_build_$name" "$src" "$prefix" || die "$name: build failed"
       touch "$prefix/.done"
       log "$name built in $((SECONDS - t)) s: $prefix"
       rm -rf "$src"
