@@ -69,7 +69,8 @@ hash_files() { # stable hash of file names + contents
   (cd "$HERE" && find "$@" -type f ! -name '*.orig' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
-# The C libraries of the extensions (zlib, SQLite, OpenSSL): recipes and their cache.
+# The C libraries of the extensions (zlib, SQLite, OpenSSL, libxml2, libsodium, libzip, and gd's
+# libpng, libjpeg-turbo, libwebp, FreeType): recipes and their cache.
 # shellcheck source=libs.sh
 source "$HERE/libs.sh"
 
@@ -205,13 +206,13 @@ pre=(--target=wasm32-wasip2 --sysroot=$sr -isystem $HERE/compat/include -Qunused
 ((force_include)) && pre+=(-include $HERE/compat/wasi_compat.h)
 post=()
 # Linking: wasm-ld itself (without -fuse-ld=lld clang-22 runs wasm-component-ld for wasip2);
-# our entry points instead of wasi-libc's crt1 (compat/crt_*.c); chmod, fchmod and mprotect
-# sent to compat/stubs.c's __wrap_ versions, getprotobyname, gethostbyname to stubs_names.c's
-# and select to select.c's (the libc defines them, so a plain definition of ours would be a
-# duplicate symbol).
+# our entry points instead of wasi-libc's crt1 (compat/crt_*.c); chmod, fchmod, mprotect and
+# rmdir sent to compat/stubs.c's __wrap_ versions, getprotobyname, gethostbyname to
+# stubs_names.c's and select to select.c's (the libc defines them, so a plain definition of
+# ours would be a duplicate symbol).
 ((link)) && pre+=(-fuse-ld=lld -nostartfiles)
 ((link)) && post+=(\$crt -Wl,-z,stack-size=8388608 -Wl,--strip-debug
-  -Wl,--wrap=chmod -Wl,--wrap=fchmod -Wl,--wrap=mprotect
+  -Wl,--wrap=chmod -Wl,--wrap=fchmod -Wl,--wrap=mprotect -Wl,--wrap=rmdir
   -Wl,--wrap=getprotobyname -Wl,--wrap=gethostbyname -Wl,--wrap=select -L$lib -llampcompat
   -lwasi-emulated-signal -lwasi-emulated-mman -lwasi-emulated-getpid
   -lwasi-emulated-process-clocks)
@@ -318,6 +319,7 @@ build_core() {
       --with-pdo-mysql=mysqlnd --with-pdo-sqlite --with-sqlite3 \
       --with-libxml --enable-dom --enable-xml --enable-simplexml --enable-xmlreader \
       --enable-xmlwriter --with-sodium --with-iconv --enable-bcmath --enable-exif --enable-fileinfo \
+      --with-zip --enable-gd --with-jpeg --with-webp --with-freetype \
       >"$BUILD/configure.log" 2>&1 || { tail -30 "$BUILD/configure.log"; die "configure failed (log: $BUILD/configure.log)"; }
   )
   log "make -j$JOBS (a few minutes; log: $BUILD/make.log)"

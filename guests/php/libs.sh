@@ -223,7 +223,7 @@ lib_build_libsodium() { # src prefix
 # (which CMake 3.25 does not know): Unix paths, static libraries only. Libraries this one links
 # are found under their prefixes only (LIB_DEP_PREFIXES, set by build_libs), never the host's;
 # an empty folder is always a root, so that "only under the roots" never means the host's.
-lib_cmake() { # src prefix cmake-options...
+lib_cmake() { # src prefix cmake-options...   (env LIB_OPT: the optimisation, default lib_cflags')
   local src=$1 prefix=$2 dir=$1/lamp-cmake
   shift 2
   mkdir -p "$dir/Platform" "$dir/no-root"
@@ -254,7 +254,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 EOF
   cmake -S "$src" -B "$src/build" -G "Unix Makefiles" -DCMAKE_TOOLCHAIN_FILE="$dir/toolchain.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$(lib_cflags cmake "$src") -DNDEBUG" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="${LIB_OPT:-$(lib_cflags cmake "$src")} -DNDEBUG" \
     -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR:STRING=lib -DBUILD_SHARED_LIBS=OFF "$@" \
     >"$src/configure.log" 2>&1 &&
     nice cmake --build "$src/build" -j"$JOBS" >"$src/make.log" 2>&1 &&
@@ -288,11 +288,15 @@ lib_build_libzip() { # src prefix
   write_pc "$prefix" libzip libzip "$(sed -n 's/^Version: //p' "$prefix/lib/pkgconfig/libzip.pc")" -lzip "zlib libcrypto"
 }
 
+# gd's four libraries (libpng, libjpeg-turbo, libwebp, FreeType) are compiled with -Os, not
+# -O2: at -O2 they and gd made php.zip 1.67 MB larger, over the layers' 16 MB budget
+# (guests/php/README.md, Extensions: what each costs).
+
 # libpng for gd (PNG is required by PHP's bundled libgd), against our zlib; no SIMD, no tools.
 lib_build_libpng() { # src prefix
   local src=$1 prefix=$2
   (cd "$src" && cp /usr/share/misc/config.sub /usr/share/misc/config.guess . &&
-    CC=wasi-cc CFLAGS="$(lib_cflags libpng "$src")" AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
+    CC=wasi-cc CFLAGS=-Os AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
       CPPFLAGS="$(pkg-config --cflags zlib)" LDFLAGS="$(pkg-config --libs-only-L zlib)" \
       ./configure --host=wasm32-unknown-wasi --build=x86_64-pc-linux-gnu --prefix="$prefix" \
       --disable-shared --enable-static --enable-hardware-optimizations=no --disable-tools \
@@ -305,13 +309,14 @@ lib_build_libpng() { # src prefix
 }
 
 # libjpeg-turbo for gd: the libjpeg API only (no TurboJPEG API, no SIMD: wasm has no assembly of
-# its own here). Its version string carries a build date: the release's (SOURCE_DATE_EPOCH,
-# in UTC by Debian's patch), not the build's.
+# its own here), no arithmetic coding (a rare variant gd never writes). Its version string
+# carries a build date: the release's (SOURCE_DATE_EPOCH, in UTC by Debian's patch), not the
+# build's.
 lib_build_libjpeg() { # src prefix
   local src=$1 prefix=$2
-  SOURCE_DATE_EPOCH=$(stat -c %Y "$src/ChangeLog.md") \
+  SOURCE_DATE_EPOCH=$(stat -c %Y "$src/ChangeLog.md") LIB_OPT=-Os \
     lib_cmake "$src" "$prefix" -DENABLE_SHARED=OFF -DENABLE_STATIC=ON -DWITH_SIMD=OFF \
-    -DWITH_TURBOJPEG=OFF -DWITH_JAVA=OFF -DWITH_FUZZ=OFF ||
+    -DWITH_TURBOJPEG=OFF -DWITH_JAVA=OFF -DWITH_FUZZ=OFF -DWITH_ARITH_ENC=OFF -DWITH_ARITH_DEC=OFF ||
     die "libjpeg: build failed (logs: $src/{configure,make}.log)"
 }
 
@@ -319,7 +324,7 @@ lib_build_libjpeg() { # src prefix
 # threads, no SIMD.
 lib_build_libwebp() { # src prefix
   local src=$1 prefix=$2
-  lib_cmake "$src" "$prefix" -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF \
+  LIB_OPT=-Os lib_cmake "$src" "$prefix" -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF \
     -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF \
     -DWEBP_BUILD_GIF2WEBP=OFF -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF \
     -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_LIBWEBPMUX=OFF -DWEBP_BUILD_WEBPMUX=OFF \
@@ -327,11 +332,12 @@ lib_build_libwebp() { # src prefix
     die "libwebp: build failed (logs: $src/{configure,make}.log)"
 }
 
-# FreeType for gd's text (imagettftext, imagefttext): gzip-compressed fonts through our zlib,
-# PNG glyphs (colour emoji) through our libpng; no HarfBuzz, Brotli (WOFF2) or bzip2.
+# FreeType for gd's text (imagettftext, imagefttext): TrueType and OpenType fonts only
+# (libs/freetype/), PNG glyphs (colour emoji) through our libpng, WOFF through our zlib; no
+# HarfBuzz, Brotli (WOFF2) or bzip2.
 lib_build_freetype() { # src prefix
   local src=$1 prefix=$2
-  lib_cmake "$src" "$prefix" -DFT_REQUIRE_ZLIB=ON -DFT_REQUIRE_PNG=ON -DFT_DISABLE_HARFBUZZ=ON \
+  LIB_OPT=-Os lib_cmake "$src" "$prefix" -DFT_REQUIRE_ZLIB=ON -DFT_REQUIRE_PNG=ON -DFT_DISABLE_HARFBUZZ=ON \
     -DFT_DISABLE_BROTLI=ON -DFT_DISABLE_BZIP2=ON ||
     die "freetype: build failed (logs: $src/{configure,make}.log)"
   lib_pc_static "$prefix/lib/pkgconfig/freetype2.pc"

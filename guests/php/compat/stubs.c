@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,56 @@ int mkstemp(char *t)
 	}
 	errno = EEXIST;
 	return -1;
+}
+
+/* wasi-libc declares tmpfile (deprecated: "WASI has no temp directories") but does not define
+ * it; PHP's bundled libgd writes compressed BMPs through one. A file in $TMPDIR (the host gives
+ * every guest a /tmp), unlinked at once as on POSIX, so that it goes when it is closed. */
+FILE *tmpfile(void)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[PATH_MAX];
+	if (!dir || !*dir) {
+		dir = "/tmp";
+	}
+	if (snprintf(path, sizeof path, "%s/tmpfileXXXXXX", dir) >= (int)sizeof path) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		return NULL;
+	}
+	unlink(path);
+	FILE *f = fdopen(fd, "w+");
+	if (!f) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
+/* rmdir("dir/") fails with EINVAL under wasmtime (its remove-directory-at refuses a trailing
+ * slash) where POSIX removes dir, and PHP code passes one often enough (ext/zip's tests, cache
+ * clean-ups): build.sh links with -Wl,--wrap=rmdir, which sends calls here without it. */
+int __real_rmdir(const char *path);
+int __wrap_rmdir(const char *path)
+{
+	size_t len = path ? strlen(path) : 0;
+	if (len < 2 || path[len - 1] != '/') {
+		return __real_rmdir(path);
+	}
+	char copy[PATH_MAX];
+	if (len >= sizeof copy) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(copy, path, len + 1);
+	while (len > 1 && copy[len - 1] == '/') {
+		copy[--len] = '\0';
+	}
+	return __real_rmdir(copy);
 }
 
 /* syslog: to stderr, one line per message. */
