@@ -88,7 +88,7 @@ TEST_PHP_EXECUTABLE="$work/php" env -0 | grep -zv -E '^(MYSQL_TEST_|PDO_MYSQL_TE
 DEFAULT_TESTS=(tests/lang ext/json/tests ext/zlib/tests ext/pdo_sqlite/tests ext/sqlite3/tests
   ext/openssl/tests ext/standard/tests/network ext/libxml/tests ext/dom/tests ext/simplexml/tests
   ext/xml/tests ext/xmlreader/tests ext/xmlwriter/tests ext/sodium/tests ext/iconv/tests
-  ext/bcmath/tests ext/exif/tests ext/fileinfo/tests)
+  ext/bcmath/tests ext/exif/tests ext/fileinfo/tests ext/zip/tests ext/gd/tests)
 if [[ -n ${MYSQL_TEST_PORT:-} ]]; then
   DEFAULT_TESTS+=(ext/mysqli/tests ext/pdo_mysql/tests)
 elif (($# == 0)); then
