@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
 use wasmtime::Engine;
 
+use crate::component::names;
 use crate::engine::{self, CodeTarget, CompiledFor};
 use crate::php::{self, snapshot};
 
@@ -17,6 +18,10 @@ use crate::php::{self, snapshot};
 /// message) one that does not fit and compile the `.wasm` instead. By default the code is
 /// compiled for the CPU baseline of Lambda hosts of this architecture, so it loads on every
 /// one of them and the bytes do not depend on the machine that built them.
+///
+/// The output has no wasm names (they would be read at every load: 0.3 ms of PHP's cold
+/// start), so a trap's stack trace names frames `MODULE!<func N>`; `host run` of the `.wasm`
+/// shows the names.
 #[derive(Debug, Args)]
 ///
 /// Given a PHP function's folder (its task root) instead, it compiles every `.php` file in it
@@ -90,6 +95,9 @@ impl CompileCommand {
                 self.module.display()
             );
         }
+        // Names cost every cold start their deserialization (component/names.rs).
+        let wasm = names::strip(&wasm)
+            .with_context(|| format!("failed to read `{}`", self.module.display()))?;
         let bytes = engine.precompile_component(&wasm).map_err(|err| {
             anyhow::Error::from(err).context(format!(
                 "failed to compile `{}` for {target:?}{}",

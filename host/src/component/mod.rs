@@ -13,6 +13,7 @@ pub mod cache;
 mod failure;
 mod http;
 pub mod loader;
+pub mod names;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
