@@ -321,6 +321,9 @@ build_core() {
       --enable-xmlwriter --with-sodium --with-iconv --enable-bcmath --enable-exif --enable-fileinfo \
       --with-zip --enable-gd --with-jpeg --with-webp --with-freetype \
       >"$BUILD/configure.log" 2>&1 || { tail -30 "$BUILD/configure.log"; die "configure failed (log: $BUILD/configure.log)"; }
+    # gd's own code (libgd) for size, like its libraries (libs.sh): GD_CFLAGS comes after PHP's
+    # CFLAGS in each of its compile rules, so its -Oz wins over -O2.
+    sed -i 's/^GD_CFLAGS = /GD_CFLAGS = -Oz /' Makefile
   )
   log "make -j$JOBS (a few minutes; log: $BUILD/make.log)"
   (cd "$SRC" && nice make -j"$JOBS" >"$BUILD/make.log" 2>&1) || {

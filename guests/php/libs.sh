@@ -279,7 +279,7 @@ lib_pc_static() { # .pc files...
 # no tools.
 lib_build_libzip() { # src prefix
   local src=$1 prefix=$2
-  lib_cmake "$src" "$prefix" -DENABLE_OPENSSL=ON -DENABLE_GNUTLS=OFF -DENABLE_MBEDTLS=OFF \
+  LIB_OPT=-Oz lib_cmake "$src" "$prefix" -DENABLE_OPENSSL=ON -DENABLE_GNUTLS=OFF -DENABLE_MBEDTLS=OFF \
     -DENABLE_COMMONCRYPTO=OFF -DENABLE_WINDOWS_CRYPTO=OFF -DENABLE_BZIP2=OFF -DENABLE_LZMA=OFF \
     -DBUILD_TOOLS=OFF -DBUILD_REGRESS=OFF -DBUILD_EXAMPLES=OFF -DBUILD_DOC=OFF ||
     die "libzip: build failed (logs: $src/{configure,make}.log)"
@@ -288,15 +288,15 @@ lib_build_libzip() { # src prefix
   write_pc "$prefix" libzip libzip "$(sed -n 's/^Version: //p' "$prefix/lib/pkgconfig/libzip.pc")" -lzip "zlib libcrypto"
 }
 
-# gd's four libraries (libpng, libjpeg-turbo, libwebp, FreeType) are compiled with -Os, not
-# -O2: at -O2 they and gd made php.zip 1.67 MB larger, over the layers' 16 MB budget
-# (guests/php/README.md, Extensions: what each costs).
+# gd's four libraries (libpng, libjpeg-turbo, libwebp, FreeType) and libzip are compiled with
+# -Oz, not -O2, and so is libgd (build.sh): at -O2 they made php.zip 1.67 MB larger, over the
+# layers' 16 MB budget (guests/php/README.md, Extensions: what each costs).
 
 # libpng for gd (PNG is required by PHP's bundled libgd), against our zlib; no SIMD, no tools.
 lib_build_libpng() { # src prefix
   local src=$1 prefix=$2
   (cd "$src" && cp /usr/share/misc/config.sub /usr/share/misc/config.guess . &&
-    CC=wasi-cc CFLAGS=-Os AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
+    CC=wasi-cc CFLAGS=-Oz AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
       CPPFLAGS="$(pkg-config --cflags zlib)" LDFLAGS="$(pkg-config --libs-only-L zlib)" \
       ./configure --host=wasm32-unknown-wasi --build=x86_64-pc-linux-gnu --prefix="$prefix" \
       --disable-shared --enable-static --enable-hardware-optimizations=no --disable-tools \
@@ -309,22 +309,24 @@ lib_build_libpng() { # src prefix
 }
 
 # libjpeg-turbo for gd: the libjpeg API only (no TurboJPEG API, no SIMD: wasm has no assembly of
-# its own here), no arithmetic coding (a rare variant gd never writes). Its version string
+# its own here), no arithmetic coding (a rare variant gd never writes), nothing gd does not use
+# (libs/libjpeg/). Its version string
 # carries a build date: the release's (SOURCE_DATE_EPOCH, in UTC by Debian's patch), not the
 # build's.
 lib_build_libjpeg() { # src prefix
   local src=$1 prefix=$2
-  SOURCE_DATE_EPOCH=$(stat -c %Y "$src/ChangeLog.md") LIB_OPT=-Os \
+  SOURCE_DATE_EPOCH=$(stat -c %Y "$src/ChangeLog.md") LIB_OPT=-Oz \
     lib_cmake "$src" "$prefix" -DENABLE_SHARED=OFF -DENABLE_STATIC=ON -DWITH_SIMD=OFF \
     -DWITH_TURBOJPEG=OFF -DWITH_JAVA=OFF -DWITH_FUZZ=OFF -DWITH_ARITH_ENC=OFF -DWITH_ARITH_DEC=OFF ||
     die "libjpeg: build failed (logs: $src/{configure,make}.log)"
 }
 
 # libwebp for gd: the codec only (no tools, no mux/demux libraries gd does not use), no
-# threads, no SIMD.
+# threads, no SIMD; WEBP_REDUCE_SIZE leaves out what gd does not call (scaled and cropped
+# decoding, the encoder's quality statistics and filter-strength search).
 lib_build_libwebp() { # src prefix
   local src=$1 prefix=$2
-  LIB_OPT=-Os lib_cmake "$src" "$prefix" -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF \
+  LIB_OPT="-Oz -DWEBP_REDUCE_SIZE" lib_cmake "$src" "$prefix" -DWEBP_ENABLE_SIMD=OFF -DWEBP_USE_THREAD=OFF \
     -DWEBP_BUILD_ANIM_UTILS=OFF -DWEBP_BUILD_CWEBP=OFF -DWEBP_BUILD_DWEBP=OFF \
     -DWEBP_BUILD_GIF2WEBP=OFF -DWEBP_BUILD_IMG2WEBP=OFF -DWEBP_BUILD_VWEBP=OFF \
     -DWEBP_BUILD_WEBPINFO=OFF -DWEBP_BUILD_LIBWEBPMUX=OFF -DWEBP_BUILD_WEBPMUX=OFF \
@@ -332,12 +334,12 @@ lib_build_libwebp() { # src prefix
     die "libwebp: build failed (logs: $src/{configure,make}.log)"
 }
 
-# FreeType for gd's text (imagettftext, imagefttext): TrueType and OpenType fonts only
-# (libs/freetype/), PNG glyphs (colour emoji) through our libpng, WOFF through our zlib; no
-# HarfBuzz, Brotli (WOFF2) or bzip2.
+# FreeType for gd's text (imagettftext, imagefttext): TrueType fonts only (libs/freetype/), PNG
+# glyphs (colour emoji) through our libpng, WOFF through our zlib; no HarfBuzz, Brotli (WOFF2)
+# or bzip2.
 lib_build_freetype() { # src prefix
   local src=$1 prefix=$2
-  LIB_OPT=-Os lib_cmake "$src" "$prefix" -DFT_REQUIRE_ZLIB=ON -DFT_REQUIRE_PNG=ON -DFT_DISABLE_HARFBUZZ=ON \
+  LIB_OPT=-Oz lib_cmake "$src" "$prefix" -DFT_REQUIRE_ZLIB=ON -DFT_REQUIRE_PNG=ON -DFT_DISABLE_HARFBUZZ=ON \
     -DFT_DISABLE_BROTLI=ON -DFT_DISABLE_BZIP2=ON ||
     die "freetype: build failed (logs: $src/{configure,make}.log)"
   lib_pc_static "$prefix/lib/pkgconfig/freetype2.pc"
