@@ -1,8 +1,8 @@
 //! The extensions built with C libraries, through the real binary: zlib, SQLite (pdo_sqlite,
 //! sqlite3) in the function's `/tmp`, OpenSSL with the CA certificates the host shows PHP
 //! guests as `/etc/ssl` (MySQL, which needs a server, is in `mysql.rs`), libxml2's family (dom,
-//! simplexml, xml, xmlreader, xmlwriter) and sodium; and those without one (iconv, bcmath,
-//! exif, fileinfo). PHP's own tests of each run in guests/php/run-phpt.sh; these check what a
+//! simplexml, xml, xmlreader, xmlwriter), sodium, zip (libzip) and gd (libpng, libjpeg-turbo,
+//! libwebp, FreeType); and those without one (iconv, bcmath, exif, fileinfo). PHP's own tests of each run in guests/php/run-phpt.sh; these check what a
 //! handler sees: the sandbox's files, the snapshot's random state.
 
 use std::io::{BufRead as _, BufReader};
@@ -25,6 +25,7 @@ fn host_php_lists_every_extension_that_is_in() {
         "dom",
         "exif",
         "fileinfo",
+        "gd",
         "iconv",
         "libxml",
         "mysqli",
@@ -40,6 +41,7 @@ fn host_php_lists_every_extension_that_is_in() {
         "xml",
         "xmlreader",
         "xmlwriter",
+        "zip",
         "zlib",
     ] {
         assert!(
@@ -573,4 +575,275 @@ function index($event) {
     );
     assert_eq!(got["imagetype"], 3, "IMAGETYPE_PNG: {got}");
     assert_eq!(got["tag"], "Make", "{got}");
+}
+
+/// gd in a handler: an image drawn in two colours, written as PNG, JPEG and WebP (lossless and
+/// lossy) to a folder the host granted (`--dir`), read back with getimagesize and
+/// imagecreatefrom*, and checked from outside with file(1); text in DejaVu Sans (Debian's
+/// fonts-dejavu-core, deployed with the function) rendered by FreeType, all of its ink inside
+/// the box gd reports, and twice as wide for twice the text or twice the size.
+#[test]
+fn gd_writes_reads_png_jpeg_and_webp_and_renders_truetype_text() {
+    let font = Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    assert!(
+        font.is_file(),
+        "{} missing: run scripts/setup.sh (fonts-dejavu-core)",
+        font.display()
+    );
+    let root = tree(&[(
+        "src/index.php",
+        r#"<?php
+function index($event) {
+    $im = imagecreatetruecolor(64, 32);
+    imagefilledrectangle($im, 0, 0, 31, 31, imagecolorallocate($im, 255, 0, 0));
+    imagefilledrectangle($im, 32, 0, 63, 31, imagecolorallocate($im, 0, 0, 255));
+    $written = [
+        'a.png' => imagepng($im, '/out/a.png'),
+        'a.jpg' => imagejpeg($im, '/out/a.jpg', 90),
+        'lossless.webp' => imagewebp($im, '/out/lossless.webp', IMG_WEBP_LOSSLESS),
+        'lossy.webp' => imagewebp($im, '/out/lossy.webp', 80),
+    ];
+    $read = [];
+    foreach (['a.png' => 'imagecreatefrompng', 'a.jpg' => 'imagecreatefromjpeg',
+              'lossless.webp' => 'imagecreatefromwebp', 'lossy.webp' => 'imagecreatefromwebp'] as $name => $open) {
+        $size = getimagesize("/out/$name");
+        $back = $open("/out/$name");
+        $rgb = fn ($x, $y) => array_values(array_slice(imagecolorsforindex($back, imagecolorat($back, $x, $y)), 0, 3));
+        $read[$name] = ['size' => [$size[0], $size[1], $size['mime']], 'left' => $rgb(8, 16), 'right' => $rgb(56, 16)];
+    }
+
+    // Black text on white; ink is any pixel that is not white.
+    $font = __DIR__ . '/DejaVuSans.ttf';
+    $render = function (float $points, string $text) use ($font) {
+        $im = imagecreatetruecolor(400, 100);
+        imagefilledrectangle($im, 0, 0, 399, 99, imagecolorallocate($im, 255, 255, 255));
+        $box = imagettftext($im, $points, 0, 10, 70, imagecolorallocate($im, 0, 0, 0), $font, $text);
+        [$left, $right] = [min($box[0], $box[6]), max($box[2], $box[4])];
+        [$top, $bottom] = [min($box[5], $box[7]), max($box[1], $box[3])];
+        $inside = $outside = 0;
+        for ($y = 0; $y < 100; $y++) {
+            for ($x = 0; $x < 400; $x++) {
+                if ((imagecolorat($im, $x, $y) & 0xFFFFFF) === 0xFFFFFF) { continue; }
+                $in = $x >= $left - 1 && $x <= $right + 1 && $y >= $top - 1 && $y <= $bottom + 1;
+                $in ? $inside++ : $outside++;
+            }
+        }
+        return ['width' => $right - $left, 'inside' => $inside, 'outside' => $outside,
+            'bbox' => imagettfbbox($points, 0, $font, $text), 'box' => $box];
+    };
+    $info = gd_info();
+    return ['written' => $written, 'read' => $read,
+        'text' => $render(20, 'Lamp'), 'twice' => $render(20, 'LampLamp'), 'bigger' => $render(40, 'Lamp'),
+        'support' => [$info['PNG Support'], $info['JPEG Support'], $info['WebP Support'], $info['FreeType Support']]];
+}
+"#,
+    )]);
+    std::fs::copy(font, root.path().join("src/DejaVuSans.ttf")).unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let grant = format!("{}::/out", out_dir.path().display());
+    let out = host_run(root.path(), "src/index.php", "{}", &["--dir", &grant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(
+        got["support"],
+        serde_json::json!([true, true, true, true]),
+        "{got}"
+    );
+    let near = |rgb: &serde_json::Value, want: [i64; 3], tolerance: i64| {
+        let rgb: Vec<i64> = rgb
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_i64().unwrap())
+            .collect();
+        rgb.iter()
+            .zip(want)
+            .all(|(c, w)| (c - w).abs() <= tolerance)
+    };
+    for (name, mime, tolerance) in [
+        ("a.png", "image/png", 0),
+        ("a.jpg", "image/jpeg", 8),
+        ("lossless.webp", "image/webp", 0),
+        ("lossy.webp", "image/webp", 8),
+    ] {
+        assert_eq!(got["written"][name], true, "{got}");
+        let read = &got["read"][name];
+        assert_eq!(
+            read["size"],
+            serde_json::json!([64, 32, mime]),
+            "{name}: {got}"
+        );
+        assert!(
+            near(&read["left"], [255, 0, 0], tolerance),
+            "{name}: {read}"
+        );
+        assert!(
+            near(&read["right"], [0, 0, 255], tolerance),
+            "{name}: {read}"
+        );
+        // From outside the sandbox: what file(1) makes of the bytes gd wrote.
+        let described = Command::new("file")
+            .arg("-b")
+            .arg(out_dir.path().join(name))
+            .output()
+            .expect("file(1) describes the images");
+        let described = stdout(&described);
+        let kind = match mime {
+            "image/png" => "PNG image data, 64 x 32",
+            "image/jpeg" => "JPEG image data",
+            _ => "Web/P image",
+        };
+        assert!(described.contains(kind), "{name}: {described}");
+        let size = if mime == "image/webp" {
+            // file(1) gives no size for lossless WebP: read it from the header.
+            let (w, h) = webp_size(&std::fs::read(out_dir.path().join(name)).unwrap());
+            format!("{w}x{h}")
+        } else {
+            described.replace(" x ", "x")
+        };
+        assert!(size.contains("64x32"), "{name}: {described} ({size})");
+    }
+
+    let text = &got["text"];
+    for render in ["text", "twice", "bigger"] {
+        let r = &got[render];
+        assert!(r["inside"].as_i64().unwrap() > 50, "{render}: {r}");
+        assert_eq!(r["outside"], 0, "{render}: ink outside the box: {r}");
+        // imagettftext's box is imagettfbbox's moved to where the text was drawn (10, 70).
+        let moved: Vec<i64> = r["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.as_i64().unwrap() + if i % 2 == 0 { 10 } else { 70 })
+            .collect();
+        assert_eq!(r["box"], serde_json::json!(moved), "{render}: {r}");
+    }
+    let width = |r: &serde_json::Value| r["width"].as_f64().unwrap();
+    for wider in ["twice", "bigger"] {
+        let ratio = width(&got[wider]) / width(text);
+        assert!((1.8..2.2).contains(&ratio), "{wider}: {ratio}: {got}");
+    }
+}
+
+/// The width and height in a WebP file's header: its VP8 (lossy) or VP8L (lossless) chunk.
+fn webp_size(bytes: &[u8]) -> (u32, u32) {
+    assert!(
+        bytes.len() > 30 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
+        "not WebP"
+    );
+    let le16 = |i: usize| u32::from(bytes[i]) | (u32::from(bytes[i + 1]) << 8);
+    match &bytes[12..16] {
+        // Frame tag (3 bytes), start code 9d 01 2a, then 14-bit width and height.
+        b"VP8 " => (le16(26) & 0x3fff, le16(28) & 0x3fff),
+        // Signature 0x2f, then width - 1 and height - 1 in 14 bits each.
+        b"VP8L" => {
+            let bits = u32::from_le_bytes(bytes[21..25].try_into().unwrap());
+            ((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1)
+        }
+        other => panic!("unexpected WebP chunk {other:?}"),
+    }
+}
+
+/// ZipArchive in a handler reads an archive Python's zipfile wrote into a granted folder, and
+/// writes one there (deflated, stored, a folder, an AES-encrypted entry) that zipfile then
+/// reads from outside.
+#[test]
+fn zip_archives_written_by_python_open_in_php_and_php_s_open_in_python() {
+    let shared = tempfile::tempdir().unwrap();
+    let python = |code: &str| {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(code)
+            .arg(shared.path())
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+    };
+    let made = python(
+        r#"
+import hashlib, json, sys, zipfile
+files = {'hello.txt': b'hello from python\n' * 50, 'dir/data.bin': bytes(range(256)) * 4}
+with zipfile.ZipFile(sys.argv[1] + '/from-python.zip', 'w') as z:
+    z.writestr('hello.txt', files['hello.txt'], compress_type=zipfile.ZIP_DEFLATED)
+    z.writestr('dir/data.bin', files['dir/data.bin'], compress_type=zipfile.ZIP_STORED)
+print(json.dumps({name: hashlib.md5(data).hexdigest() for name, data in files.items()}))
+"#,
+    );
+    let root = tree(&[(
+        "src/index.php",
+        r#"<?php
+function index($event) {
+    $in = new ZipArchive();
+    $opened = $in->open('/shared/from-python.zip');
+    $read = [];
+    for ($i = 0; $i < $in->numFiles; $i++) {
+        $name = $in->getNameIndex($i);
+        $read[$name] = md5($in->getFromName($name));
+    }
+    $extracted = $in->extractTo('/tmp/unpacked');
+    $in->close();
+
+    $out = new ZipArchive();
+    $created = $out->open('/shared/from-php.zip', ZipArchive::CREATE | ZipArchive::EXCL);
+    $out->addFromString('readme.txt', str_repeat("lamp\n", 1000));
+    $out->setCompressionName('readme.txt', ZipArchive::CM_DEFLATE, 9);
+    $out->addFromString('raw.txt', 'stored as is');
+    $out->setCompressionName('raw.txt', ZipArchive::CM_STORE);
+    $out->addEmptyDir('empty');
+    $out->addFromString('secret.txt', 'only with the password');
+    $out->setEncryptionName('secret.txt', ZipArchive::EM_AES_256, 'lamp');
+    $closed = $out->close();
+
+    $again = new ZipArchive();
+    $again->open('/shared/from-php.zip');
+    $again->setPassword('lamp');
+    return ['opened' => $opened, 'read' => $read, 'extracted' => $extracted,
+        'unpacked' => md5_file('/tmp/unpacked/hello.txt'), 'created' => $created, 'closed' => $closed,
+        'secret' => $again->getFromName('secret.txt'), 'readme' => md5(str_repeat("lamp\n", 1000)),
+        'libzip' => ZipArchive::LIBZIP_VERSION];
+}
+"#,
+    )]);
+    let grant = format!("{}::/shared", shared.path().display());
+    let out = host_run(root.path(), "src/index.php", "{}", &["--dir", &grant]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: serde_json::Value =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    assert_eq!(got["opened"], true, "{got}");
+    assert_eq!(got["read"], made, "{got}");
+    assert_eq!(got["extracted"], true, "{got}");
+    assert_eq!(got["unpacked"], made["hello.txt"], "{got}");
+    assert_eq!(got["created"], true, "{got}");
+    assert_eq!(got["closed"], true, "{got}");
+    assert_eq!(got["secret"], "only with the password", "{got}");
+    assert_eq!(got["libzip"], "1.7.3", "{got}");
+
+    let seen = python(
+        r#"
+import hashlib, json, sys, zipfile
+with zipfile.ZipFile(sys.argv[1] + '/from-php.zip') as z:
+    info = {i.filename: {'method': i.compress_type, 'encrypted': bool(i.flag_bits & 1), 'size': i.file_size}
+            for i in z.infolist()}
+    info['readme.txt']['md5'] = hashlib.md5(z.read('readme.txt')).hexdigest()
+    info['raw.txt']['text'] = z.read('raw.txt').decode()
+print(json.dumps(info))
+"#,
+    );
+    let names: Vec<&String> = seen.as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        ["empty/", "raw.txt", "readme.txt", "secret.txt"],
+        "{seen}"
+    );
+    assert_eq!(seen["readme.txt"]["method"], 8, "deflate: {seen}");
+    assert_eq!(seen["readme.txt"]["md5"], got["readme"], "{seen}");
+    assert_eq!(seen["readme.txt"]["size"], 5000, "{seen}");
+    assert_eq!(seen["raw.txt"]["method"], 0, "stored: {seen}");
+    assert_eq!(seen["raw.txt"]["text"], "stored as is", "{seen}");
+    assert_eq!(seen["secret.txt"]["encrypted"], true, "{seen}");
+    assert_eq!(seen["secret.txt"]["method"], 99, "WinZip AES: {seen}");
 }

@@ -26,8 +26,13 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
+/// A file of the PHP build: in `guests/php/dist`, or in `$LAMP_PHP_DIST` (build.sh's variable)
+/// for a build made beside it.
 pub(crate) fn dist(name: &str) -> PathBuf {
-    let path = repo().join("guests/php/dist").join(name);
+    let dist = std::env::var_os("LAMP_PHP_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("guests/php/dist"));
+    let path = dist.join(name);
     assert!(
         path.is_file(),
         "{} is missing: run `make php` (guests/php/build.sh) before `cargo test`",
