@@ -294,18 +294,23 @@ fn bad_input_gets_one_clear_line_and_status_2() {
     );
 }
 
+/// `host compile WASM -o CWASM`, which must succeed.
+fn compile(wasm: &Path, cwasm: &Path) {
+    let out = host()
+        .arg("compile")
+        .arg(wasm)
+        .arg("-o")
+        .arg(cwasm)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 #[test]
 fn compiled_cwasm_runs_and_an_incompatible_one_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cwasm = dir.path().join("hello.cwasm");
-    let out = host()
-        .arg("compile")
-        .arg(component(guests::HELLO_RUST))
-        .arg("-o")
-        .arg(&cwasm)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    compile(component(guests::HELLO_RUST), &cwasm);
     let out = run(&cwasm, &["--event", r#"{"name":"cwasm"}"#]);
     assert_eq!(stdout(&out), "Hello, cwasm");
 
@@ -321,6 +326,23 @@ fn compiled_cwasm_runs_and_an_incompatible_one_is_refused() {
     let old = dir.path().join("old.cwasm");
     std::fs::write(&old, bytes).unwrap();
     assert_bad_input(&run(&old, &[]), "precompiled by an incompatible engine");
+}
+
+/// `host compile` keeps a small module's function names (PHP's are dropped: component/names.rs),
+/// so a Rust handler's trap still names its frames.
+#[test]
+fn a_compiled_rust_handler_keeps_the_names_of_its_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwasm = dir.path().join("panic.cwasm");
+    compile(component(guests::FIXTURE_PANIC), &cwasm);
+    let err = error_json(&run(&cwasm, &["--event", "{}"]));
+    let frames = err["stackTrace"].as_array().unwrap();
+    assert!(
+        frames
+            .iter()
+            .any(|f| f.as_str().unwrap() == "fixture_panic.wasm!std::process::abort"),
+        "{err}"
+    );
 }
 
 /// A component may be given xz-compressed (the php-fallback layer ships PHP so): it is unpacked and

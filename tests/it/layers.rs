@@ -325,6 +325,13 @@ fn each_shipped_php_cwasm_is_compiled_for_its_lambda_cpu_baseline() {
             missing.is_empty(),
             "{arch:?}: baseline features off: {missing:?}"
         );
+        // Without PHP's function names, which wasmtime would read at every cold start
+        // (host/src/component/names.rs): an interpreter function's name is nowhere in it.
+        let name = b"zend_execute_scripts";
+        assert!(
+            !cwasm.windows(name.len()).any(|w| w == name),
+            "{arch:?}: php.cwasm still has the interpreter's function names"
+        );
     }
 }
 

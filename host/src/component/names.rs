@@ -1,12 +1,13 @@
-//! Precompiled code without wasm names: `host compile` drops the `name` (and `component-name`)
-//! custom sections before compiling.
+//! Precompiled code without big name sections: `host compile` drops a module's `name` custom
+//! section when it is larger than [`KEPT_NAMES`] before compiling.
 //!
 //! wasmtime keeps a module's function names in the `.cwasm` and reads all of them every time
 //! the file is loaded, i.e. at every cold start, to name the frames of a trap's backtrace. For
-//! PHP (19,000 functions) that is 0.3 ms of a ~5.5 ms cold start from the layers
-//! (BENCHMARKS.md), for names a user of the runtime rarely sees: a PHP error is reported by
-//! PHP, and a trap inside the interpreter is a bug of ours. Without names a frame shows as
-//! `php.wasm!<func N>`; `host run` of the `.wasm` (compiled on the fly, names kept) gives them.
+//! PHP (19,000 functions, 415 KB of names) that is 0.3 ms of a ~5.5 ms cold start from the
+//! layers (BENCHMARKS.md), for names a user of the runtime rarely sees: a PHP error is reported
+//! by PHP, and a trap inside the interpreter is a bug of ours. Without names a frame shows as
+//! `<func N>`; `host run` of the `.wasm` (compiled on the fly, names kept) gives them. A Rust
+//! handler's few hundred names cost microseconds and keep its stack traces readable.
 //!
 //! The binary format makes this a walk over sections: a module or component is an 8-byte
 //! header and then sections of `id`, LEB128 `size`, body; a component's core modules (id 1)
@@ -14,14 +15,14 @@
 
 use anyhow::{Result, bail, ensure};
 
-/// Custom section names that only name things.
-const NAME_SECTIONS: [&[u8]; 2] = [b"name", b"component-name"];
+/// The largest name section kept: reading it costs a load well under 0.1 ms.
+pub const KEPT_NAMES: usize = 64 << 10;
 /// Component section ids whose body is a whole module or component binary.
 const CORE_MODULE: u8 = 1;
 const COMPONENT: u8 = 4;
 
-/// `wasm` (a module or a component) without its name sections, in nested modules and
-/// components too; everything else byte for byte.
+/// `wasm` (a module or a component) without the `name` sections larger than [`KEPT_NAMES`],
+/// in nested modules and components too; everything else byte for byte.
 pub fn strip(wasm: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(wasm.len());
     strip_into(wasm, &mut out)?;
@@ -49,7 +50,7 @@ fn strip_into(wasm: &[u8], out: &mut Vec<u8>) -> Result<()> {
         };
         let body = &wasm[body_at..end];
         at = end;
-        if id == 0 && is_name_section(body)? {
+        if id == 0 && body.len() > KEPT_NAMES && is_name_section(body)? {
             continue;
         }
         if component && (id == CORE_MODULE || id == COMPONENT) {
@@ -68,7 +69,7 @@ fn strip_into(wasm: &[u8], out: &mut Vec<u8>) -> Result<()> {
 fn is_name_section(body: &[u8]) -> Result<bool> {
     let (len, name_at) = leb_u32(body, 0)?;
     let name = body.get(name_at..name_at + len as usize);
-    Ok(name.is_some_and(|name| NAME_SECTIONS.contains(&name)))
+    Ok(name == Some(b"name".as_slice()))
 }
 
 /// A LEB128 u32 at `at`: its value and the offset after it.
@@ -105,15 +106,23 @@ mod tests {
 
     const NAME: &[u8] = b"a_function_only_the_name_section_names";
 
+    /// A module text with `count` named functions: names past [`KEPT_NAMES`] when many.
+    fn named_functions(count: usize) -> String {
+        (0..count)
+            .map(|i| format!("(func ${}_{i:05})", String::from_utf8_lossy(NAME)))
+            .collect()
+    }
+
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         haystack.windows(needle.len()).any(|w| w == needle)
     }
 
     #[test]
     fn a_module_loses_its_names_and_still_runs() {
-        let wasm = wat::parse_str(
-            r#"(module (func $a_function_only_the_name_section_names (export "f") (result i32) i32.const 7))"#,
-        )
+        let wasm = wat::parse_str(format!(
+            r#"(module {} (func (export "f") (result i32) i32.const 7))"#,
+            named_functions(2000)
+        ))
         .unwrap();
         assert!(contains(&wasm, NAME));
         let stripped = strip(&wasm).unwrap();
@@ -129,9 +138,10 @@ mod tests {
 
     #[test]
     fn a_components_core_modules_lose_theirs() {
-        let wasm = wat::parse_str(
-            r#"(component $c (core module $m (func $a_function_only_the_name_section_names)))"#,
-        )
+        let wasm = wat::parse_str(format!(
+            "(component $c (core module $m {}))",
+            named_functions(2000)
+        ))
         .unwrap();
         assert!(contains(&wasm, NAME));
         let stripped = strip(&wasm).unwrap();
@@ -141,10 +151,12 @@ mod tests {
     }
 
     #[test]
-    fn a_binary_without_names_is_unchanged() {
-        let wasm = wat::parse_str(r#"(module (func (export "f")))"#).unwrap();
-        let wasm = strip(&wasm).unwrap();
-        assert_eq!(strip(&wasm).unwrap(), wasm);
+    fn small_names_are_kept_and_a_binary_without_names_is_unchanged() {
+        let small = wat::parse_str(format!("(module {})", named_functions(10))).unwrap();
+        assert_eq!(strip(&small).unwrap(), small);
+        let big = wat::parse_str(format!("(module {})", named_functions(2000))).unwrap();
+        let stripped = strip(&big).unwrap();
+        assert_eq!(strip(&stripped).unwrap(), stripped);
     }
 
     #[test]

@@ -253,7 +253,7 @@ pub fn write_prebuilt(
         crate::component::loader::read_wasm(&runtime_wasm(runtime)?).map_err(|e| anyhow!("{e}"))?;
     let started = Instant::now();
     let (snapshot, mut report) = build(&wasm, &deployment, &roots, Validate::Never)?;
-    // As `host compile` does: no names to deserialize at every cold start (component/names.rs).
+    // As `host compile` does: PHP's names are not read at every cold start (component/names.rs).
     let snapshot = crate::component::names::strip(&snapshot)?;
     let bytes = engine
         .precompile_component(&snapshot)
