@@ -19,7 +19,7 @@ use crate::php::{self, snapshot};
 /// compiled for the CPU baseline of Lambda hosts of this architecture, so it loads on every
 /// one of them and the bytes do not depend on the machine that built them.
 ///
-/// A module with more than 64 KiB of function names (PHP: 415 KB) loses them in the output:
+/// A module with more than 64 KiB of function names (PHP: 543 KB) loses them in the output:
 /// they would be read at every load, 0.3 ms of PHP's cold start; a trap's stack trace then
 /// shows its frames as `<func N>`, and `host run` of the `.wasm` shows the names.
 #[derive(Debug, Args)]

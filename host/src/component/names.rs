@@ -3,7 +3,7 @@
 //!
 //! wasmtime keeps a module's function names in the `.cwasm` and reads all of them every time
 //! the file is loaded, i.e. at every cold start, to name the frames of a trap's backtrace. For
-//! PHP (19,000 functions, 415 KB of names) that is 0.3 ms of a ~5.5 ms cold start from the
+//! PHP (19,000 functions, a 543 KB name section) that is 0.3 ms of a ~5.5 ms cold start from the
 //! layers (BENCHMARKS.md), for names a user of the runtime rarely sees: a PHP error is reported
 //! by PHP, and a trap inside the interpreter is a bug of ours. Without names a frame shows as
 //! `<func N>`; `host run` of the `.wasm` (compiled on the fly, names kept) gives them. A Rust
