@@ -116,11 +116,12 @@ unpack_lib() {
   echo "$dir"
 }
 
-# The flags every library is compiled with: the wrapper adds target, sysroot and compat, and
-# maps the source folder to /src/NAME (LAMP_PREFIX_MAP, set by build_libs: a flag given here
-# would be recorded by OpenSSL, and with it the build's path).
-lib_cflags() { # name src
-  echo "-O2"
+# The flags every library is compiled with: -O2, or a recipe's LIB_OPT (-Oz for gd's libraries
+# and libzip: below). The wrapper adds target, sysroot and compat, and maps the source
+# folder to /src/NAME (LAMP_PREFIX_MAP, set by build_libs: a flag given here would be recorded
+# by OpenSSL, and with it the build's path).
+lib_cflags() { # name src   (env LIB_OPT)
+  echo "${LIB_OPT:--O2}"
 }
 
 lib_build_zlib() { # src prefix
@@ -223,7 +224,7 @@ lib_build_libsodium() { # src prefix
 # (which CMake 3.25 does not know): Unix paths, static libraries only. Libraries this one links
 # are found under their prefixes only (LIB_DEP_PREFIXES, set by build_libs), never the host's;
 # an empty folder is always a root, so that "only under the roots" never means the host's.
-lib_cmake() { # src prefix cmake-options...   (env LIB_OPT: the optimisation, default lib_cflags')
+lib_cmake() { # src prefix cmake-options...   (env LIB_OPT: see lib_cflags)
   local src=$1 prefix=$2 dir=$1/lamp-cmake
   shift 2
   mkdir -p "$dir/Platform" "$dir/no-root"
@@ -254,7 +255,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 EOF
   cmake -S "$src" -B "$src/build" -G "Unix Makefiles" -DCMAKE_TOOLCHAIN_FILE="$dir/toolchain.cmake" \
-    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="${LIB_OPT:-$(lib_cflags cmake "$src")} -DNDEBUG" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE="$(lib_cflags cmake "$src") -DNDEBUG" \
     -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR:STRING=lib -DBUILD_SHARED_LIBS=OFF "$@" \
     >"$src/configure.log" 2>&1 &&
     nice cmake --build "$src/build" -j"$JOBS" >"$src/make.log" 2>&1 &&
@@ -289,15 +290,15 @@ lib_build_libzip() { # src prefix
 }
 
 # gd's four libraries (libpng, libjpeg-turbo, libwebp, FreeType) and libzip are compiled with
-# -Oz, not -O2, and so is libgd (build.sh): at -O2 they made php.zip 1.67 MB larger, over the
-# layers' 16 MB budget (guests/php/README.md, Extensions: what each costs).
+# -Oz (LIB_OPT), not -O2, and so is libgd (build.sh): at -O2 they made php.zip 1.67 MB larger,
+# over the layers' 16 MB budget (guests/php/README.md, Extensions: what each costs).
 
 # libpng for gd (PNG is required by PHP's bundled libgd), against our zlib; no SIMD, no tools.
 lib_build_libpng() { # src prefix
   local src=$1 prefix=$2
   (cd "$src" && cp /usr/share/misc/config.sub /usr/share/misc/config.guess . &&
-    CC=wasi-cc CFLAGS=-Oz AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
-      CPPFLAGS="$(pkg-config --cflags zlib)" LDFLAGS="$(pkg-config --libs-only-L zlib)" \
+    CC=wasi-cc CFLAGS="$(LIB_OPT=-Oz lib_cflags libpng "$src")" AR="$LLVM_BIN/llvm-ar" \
+      RANLIB="$LLVM_BIN/llvm-ranlib" CPPFLAGS="$(pkg-config --cflags zlib)" LDFLAGS="$(pkg-config --libs-only-L zlib)" \
       ./configure --host=wasm32-unknown-wasi --build=x86_64-pc-linux-gnu --prefix="$prefix" \
       --disable-shared --enable-static --enable-hardware-optimizations=no --disable-tools \
       >configure.log 2>&1 &&
@@ -310,9 +311,8 @@ lib_build_libpng() { # src prefix
 
 # libjpeg-turbo for gd: the libjpeg API only (no TurboJPEG API, no SIMD: wasm has no assembly of
 # its own here), no arithmetic coding (a rare variant gd never writes), nothing gd does not use
-# (libs/libjpeg/). Its version string
-# carries a build date: the release's (SOURCE_DATE_EPOCH, in UTC by Debian's patch), not the
-# build's.
+# (libs/libjpeg/). Its version string carries a build date: the release's (SOURCE_DATE_EPOCH, in
+# UTC by Debian's patch), not the build's.
 lib_build_libjpeg() { # src prefix
   local src=$1 prefix=$2
   SOURCE_DATE_EPOCH=$(stat -c %Y "$src/ChangeLog.md") LIB_OPT=-Oz \
@@ -370,7 +370,7 @@ build_libs() {
   local name key prefix src dirs=()
   for name in "${WASM_LIBS[@]}"; do
     key=$(lib_key "$name")
-    prefix=$(lib_prefix "$name")
+    prefix=$LAMP_CACHE/wasm-libs/$name-$key
     if [[ ! -f $prefix/.done ]]; then
       log "building $name for wasm32-wasip2 (inputs $key)"
       src=$(unpack_lib "$name")
@@ -379,7 +379,8 @@ build_libs() {
       # What it links (LIB_DEPS), and nothing of the host's.
       local dep deps=() pcdirs=()
       for dep in ${LIB_DEPS[$name]:-}; do
-        deps+=("$(lib_prefix "$dep")") && pcdirs+=("$(lib_prefix "$dep")/lib/pkgconfig")
+        deps+=("$(lib_prefix "$dep")")
+        pcdirs+=("${deps[-1]}/lib/pkgconfig")
       done
       ((${#pcdirs[@]})) || pcdirs=("$BUILD/libs/no-pkgconfig")
       LAMP_PREFIX_MAP="$src=/src/$name" LIB_DEP_PREFIXES="${deps[*]}" \
