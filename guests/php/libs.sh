@@ -334,7 +334,8 @@ lib_build_libwebp() { # src prefix
     die "libwebp: build failed (logs: $src/{configure,make}.log)"
 }
 
-# FreeType for gd's text (imagettftext, imagefttext): TrueType fonts only (libs/freetype/), PNG
+# FreeType for gd's text (imagettftext, imagefttext): TrueType fonts and OpenType's CFF outlines
+# only (libs/freetype/), PNG
 # glyphs (colour emoji) through our libpng, WOFF through our zlib; no HarfBuzz, Brotli (WOFF2)
 # or bzip2.
 lib_build_freetype() { # src prefix
