@@ -328,7 +328,7 @@ fn compiled_cwasm_runs_and_an_incompatible_one_is_refused() {
     assert_bad_input(&run(&old, &[]), "precompiled by an incompatible engine");
 }
 
-/// `host compile` keeps a small module's function names (PHP's are dropped: component/names.rs),
+/// `host compile` keeps a small module's function names (PHP's are dropped: component/slim.rs),
 /// so a Rust handler's trap still names its frames.
 #[test]
 fn a_compiled_rust_handler_keeps_the_names_of_its_frames() {

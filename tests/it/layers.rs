@@ -326,7 +326,7 @@ fn each_shipped_php_cwasm_is_compiled_for_its_lambda_cpu_baseline() {
             "{arch:?}: baseline features off: {missing:?}"
         );
         // Without PHP's function names, which wasmtime would read at every cold start
-        // (host/src/component/names.rs): an interpreter function's name is nowhere in it.
+        // (host/src/component/slim.rs): an interpreter function's name is nowhere in it.
         let name = b"zend_execute_scripts";
         assert!(
             !cwasm.windows(name.len()).any(|w| w == name),

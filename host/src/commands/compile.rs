@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
 use wasmtime::Engine;
 
-use crate::component::names;
+use crate::component::slim;
 use crate::engine::{self, CodeTarget, CompiledFor};
 use crate::php::{self, snapshot};
 
@@ -95,8 +95,9 @@ impl CompileCommand {
                 self.module.display()
             );
         }
-        // Big name sections cost every cold start their deserialization (component/names.rs).
-        let wasm = names::strip(&wasm)
+        // Big name sections cost every cold start their deserialization, empty passive data
+        // segments every instance its set-up (component/slim.rs).
+        let wasm = slim::slim(&wasm)
             .with_context(|| format!("failed to read `{}`", self.module.display()))?;
         let bytes = engine.precompile_component(&wasm).map_err(|err| {
             anyhow::Error::from(err).context(format!(

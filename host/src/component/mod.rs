@@ -13,7 +13,7 @@ pub mod cache;
 mod failure;
 mod http;
 pub mod loader;
-pub mod names;
+pub mod slim;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -90,9 +90,10 @@ impl Deployment {
     /// The snapshot's cache key: the runtime's bytes, the engine and [`Self::code_key`].
     pub fn key(&self, runtime: &[u8], engine: &Engine, validate: Validate) -> Result<String> {
         let mut sha = Sha256::new();
-        // 2: compiled with a copy-on-write image however sparse (engine.rs), which wasmtime's
-        // compatibility hash does not cover: snapshots cached before are made again.
-        sha.update(b"lamp php snapshot 2\0");
+        // 2: compiled with a copy-on-write image however sparse (engine.rs); 3: slimmed
+        // (component/slim.rs). wasmtime's compatibility hash covers neither: snapshots cached
+        // before are made again.
+        sha.update(b"lamp php snapshot 3\0");
         sha.update(Sha256::digest(runtime));
         sha.update(engine_hash(engine).to_le_bytes());
         sha.update(self.code_key(validate)?.as_bytes());
@@ -222,6 +223,7 @@ pub fn load(
     let started = Instant::now();
     let (snapshot, mut report) = build(&wasm, deployment, dirs, validate)?;
     let preloaded = started.elapsed();
+    let snapshot = crate::component::slim::slim(&snapshot)?;
     let component = Component::new(engine, &snapshot)
         .map_err(|e| anyhow!("{e:?}"))
         .context("failed to compile the snapshot")?;
@@ -253,8 +255,9 @@ pub fn write_prebuilt(
         crate::component::loader::read_wasm(&runtime_wasm(runtime)?).map_err(|e| anyhow!("{e}"))?;
     let started = Instant::now();
     let (snapshot, mut report) = build(&wasm, &deployment, &roots, Validate::Never)?;
-    // As `host compile` does: PHP's names are not read at every cold start (component/names.rs).
-    let snapshot = crate::component::names::strip(&snapshot)?;
+    // As `host compile` does (component/slim.rs): no names read at every cold start, no empty
+    // data segments set up in every instance.
+    let snapshot = crate::component::slim::slim(&snapshot)?;
     let bytes = engine
         .precompile_component(&snapshot)
         .map_err(|e| anyhow!("{e:?}"))
