@@ -73,22 +73,28 @@ pub struct Outcome<T = String> {
 }
 
 impl HandlerComponent {
-    /// Links `component` (read from `path`, named in errors) against what the host provides:
-    /// WASI 0.2 (wasi:http included), and nothing else. It must export `lamp:handler/handler`
-    /// or `wasi:http/incoming-handler`.
-    pub fn link(
-        engine: &wasmtime::Engine,
-        component: Component,
-        path: &Path,
-    ) -> Result<Self, InitError> {
-        let started = Instant::now();
-        let shown = path.display();
+    /// What the host provides a handler: WASI 0.2 (wasi:http included), and nothing else.
+    /// Independent of any component, so that it can be built while the component loads.
+    pub fn linker(engine: &wasmtime::Engine) -> Result<Linker<State>, InitError> {
         let mut linker = Linker::<State>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
             .and_then(|()| net::add_lookup_to_linker(&mut linker))
             .and_then(|()| nodelay::add_to_linker(&mut linker))
             .map_err(|e| InitError::new(types::SANDBOX, format!("failed to set up WASI: {e:#}")))?;
+        Ok(linker)
+    }
+
+    /// Links `component` (read from `path`, named in errors) with `linker` ([`Self::linker`]).
+    /// It must export `lamp:handler/handler` or `wasi:http/incoming-handler`.
+    pub fn link(
+        engine: &wasmtime::Engine,
+        linker: &Linker<State>,
+        component: Component,
+        path: &Path,
+    ) -> Result<Self, InitError> {
+        let started = Instant::now();
+        let shown = path.display();
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             InitError::new(
                 types::INCOMPATIBLE_HANDLER,

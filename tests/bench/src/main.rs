@@ -403,7 +403,7 @@ const PHASES: [(&str, &str); 11] = [
     ("resolve", "find the handler from `_HANDLER`"),
     ("engine", "create the engine, reserve the instance pool"),
     ("load", "map the `.cwasm`"),
-    ("link", "link WASI, build the `InstancePre`"),
+    ("link", "build the `InstancePre` (WASI's linker is built meanwhile on another thread)"),
     ("sandbox", "prepare /tmp, environment, directories"),
     (
         "snapshot",
