@@ -69,8 +69,8 @@ hash_files() { # stable hash of file names + contents
   (cd "$HERE" && find "$@" -type f ! -name '*.orig' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
 }
 
-# The C libraries of the extensions (zlib, SQLite, OpenSSL, libxml2, libsodium, libzip, and gd's
-# libpng, libjpeg-turbo, libwebp, FreeType): recipes and their cache.
+# The C libraries of the extensions (zlib, SQLite, OpenSSL, libxml2, libsodium, libzip, gd's
+# libpng, libjpeg-turbo, libwebp, FreeType, and curl): recipes and their cache.
 # shellcheck source=libs.sh
 source "$HERE/libs.sh"
 
@@ -319,7 +319,7 @@ build_core() {
       --with-pdo-mysql=mysqlnd --with-pdo-sqlite --with-sqlite3 \
       --with-libxml --enable-dom --enable-xml --enable-simplexml --enable-xmlreader \
       --enable-xmlwriter --with-sodium --with-iconv --enable-bcmath --enable-exif --enable-fileinfo \
-      --with-zip --enable-gd --with-jpeg --with-webp --with-freetype \
+      --with-zip --enable-gd --with-jpeg --with-webp --with-freetype --with-curl \
       >"$BUILD/configure.log" 2>&1 || { tail -30 "$BUILD/configure.log"; die "configure failed (log: $BUILD/configure.log)"; }
     # gd's own code (libgd) for size, like its libraries (libs.sh): GD_CFLAGS comes after PHP's
     # CFLAGS in each of its compile rules, so its -Oz wins over -O2.

@@ -21,8 +21,9 @@ declare -A LIB_SOURCE=(
   [libjpeg]="libjpeg-turbo 1:2.1.5-2 bookworm libjpeg-turbo_2.1.5.orig.tar.gz 254f3642b04e309fee775123133c6464181addc150499561020312ec61c1bf7c"
   [libwebp]="libwebp 1.2.4-0.2+deb12u1 bookworm libwebp_1.2.4.orig.tar.gz 7bf5a8a28cc69bcfa8cb214f2c3095703c6b73ac5fba4d5480c205331d9494df"
   [freetype]="freetype 2.12.1+dfsg-5+deb12u4 bookworm freetype_2.12.1+dfsg.orig.tar.xz 7dedb6b9adf331559daea614a83b8de42a753e685ec8e1c4bdb4529eb880b0d1"
+  [curl]="curl 7.88.1-10+deb12u15 bookworm curl_7.88.1.orig.tar.gz cdb38b72e36bc5d33d5b8810f8018ece1baa29a8f215b4495e495ded82bbf3c7"
 )
-WASM_LIBS=(zlib sqlite3 openssl libxml2 libsodium libzip libpng libjpeg libwebp freetype)
+WASM_LIBS=(zlib sqlite3 openssl libxml2 libsodium libzip libpng libjpeg libwebp freetype curl)
 # Debian's own patches of a package that are applied on top of the tarball (security and bug
 # fixes; the packaging ones are left out), by name in debian/patches/.
 declare -A LIB_DEBIAN_PATCHES=(
@@ -33,6 +34,7 @@ declare -A LIB_DEBIAN_PATCHES=(
   [libjpeg]="1001-use-utc-timestamp.patch"
   [libwebp]="series"
   [freetype]="series"
+  [curl]="series"
 )
 # For a package whose list above is "series": the patches of debian/patches/series that are
 # left out (packaging, Python bindings, tests, demos and documentation; FreeType's extra
@@ -42,6 +44,7 @@ declare -A LIB_DEBIAN_SERIES_EXCEPT=(
   [libxml2]="install-html.patch xml2-config-fix.patch python3-unicode-errors.patch 0034-testcatalog-Add-new-tests-for-catalog.c.patch"
   [libpng]="libpng-config.patch"
   [freetype]="enable-gxvalid-otvalid.patch enable-subpixel-rendering.patch no-web-fonts.patch hide-donations-information.patch hardening.patch CVE-2022-31782.patch"
+  [curl]="04_workaround_as_needed_bug.patch 08_enable-zsh.patch build-Divide-mit-krb5-gssapi-link-flags-between-LDFLAGS-a.patch 11_omit-directories-from-config.patch Remove-curl-s-LDFLAGS-from-curl-config-static-libs.patch Use-correct-path-when-loading-libnss-pem-ckbi-.so.patch large-time-testable-feature.patch dont-stop-stunnel-before-retry.patch Use-OpenLDAP-specific-functionality.patch runtests.pl-Increase-variance-of-random-seed-used-for-tes.patch 90_gnutls.patch 99_nss.patch"
 )
 # The libraries each one is built against: found through their prefixes only (pkg-config's
 # PKG_CONFIG_LIBDIR, CMake's CMAKE_FIND_ROOT_PATH), and their keys are part of its key, so a
@@ -50,6 +53,7 @@ declare -A LIB_DEPS=(
   [libzip]="zlib openssl"
   [libpng]="zlib"
   [freetype]="zlib libpng"
+  [curl]="zlib openssl"
 )
 
 # The tarball (and, for packages with patches we apply, the Debian part) of library $1, from the
@@ -116,8 +120,8 @@ unpack_lib() {
   echo "$dir"
 }
 
-# The flags every library is compiled with: -O2, or a recipe's LIB_OPT (-Oz for gd's libraries
-# and libzip: below). The wrapper adds target, sysroot and compat, and maps the source
+# The flags every library is compiled with: -O2, or a recipe's LIB_OPT (-Oz for gd's libraries,
+# libzip and curl: below). The wrapper adds target, sysroot and compat, and maps the source
 # folder to /src/NAME (LAMP_PREFIX_MAP, set by build_libs: a flag given here would be recorded
 # by OpenSSL, and with it the build's path).
 lib_cflags() { # name src   (env LIB_OPT)
@@ -289,16 +293,18 @@ lib_build_libzip() { # src prefix
   write_pc "$prefix" libzip libzip "$(sed -n 's/^Version: //p' "$prefix/lib/pkgconfig/libzip.pc")" -lzip "zlib libcrypto"
 }
 
-# gd's four libraries (libpng, libjpeg-turbo, libwebp, FreeType) and libzip are compiled with
-# -Oz (LIB_OPT), not -O2, and so is libgd (build.sh): at -O2 they made php.zip 1.67 MB larger,
-# over the layers' 16 MB budget (guests/php/README.md, Extensions: what each costs).
+# gd's four libraries (libpng, libjpeg-turbo, libwebp, FreeType), libzip and curl are compiled
+# with -Oz (LIB_OPT), not -O2, and so is libgd (build.sh): at -O2 gd's and libzip made php.zip
+# 1.67 MB larger, over the layers' 16 MB budget (guests/php/README.md, Extensions: what each
+# costs).
 
 # libpng for gd (PNG is required by PHP's bundled libgd), against our zlib; no SIMD, no tools.
 lib_build_libpng() { # src prefix
   local src=$1 prefix=$2
   (cd "$src" && cp /usr/share/misc/config.sub /usr/share/misc/config.guess . &&
     CC=wasi-cc CFLAGS="$(LIB_OPT=-Oz lib_cflags libpng "$src")" AR="$LLVM_BIN/llvm-ar" \
-      RANLIB="$LLVM_BIN/llvm-ranlib" CPPFLAGS="$(pkg-config --cflags zlib)" LDFLAGS="$(pkg-config --libs-only-L zlib)" \
+      RANLIB="$LLVM_BIN/llvm-ranlib" CPPFLAGS="$(pkg-config --cflags zlib)" \
+      LDFLAGS="$(pkg-config --libs-only-L zlib)" \
       ./configure --host=wasm32-unknown-wasi --build=x86_64-pc-linux-gnu --prefix="$prefix" \
       --disable-shared --enable-static --enable-hardware-optimizations=no --disable-tools \
       >configure.log 2>&1 &&
@@ -344,6 +350,45 @@ lib_build_freetype() { # src prefix
     -DFT_DISABLE_BROTLI=ON -DFT_DISABLE_BZIP2=ON ||
     die "freetype: build failed (logs: $src/{configure,make}.log)"
   lib_pc_static "$prefix/lib/pkgconfig/freetype2.pc"
+}
+
+# libcurl for ext/curl: HTTP, HTTPS (our OpenSSL; its CA bundle is the one PHP's OpenSSL uses,
+# /etc/ssl/cert.pem, where the host shows PHP guests dist/ssl/) and FILE, gzip and deflate
+# through our zlib. The other protocols are left out for size (FTP's active mode would need a
+# listening socket, TFTP UDP, both refused by the sandbox). Connections through the libc's
+# sockets, so wasi:sockets and the host's outbound policy, as PHP's streams. Names resolve with
+# the libc's getaddrinfo (through the host's policy), synchronously (no threads for curl's
+# threaded resolver), "localhost" too (libs/curl/); no socketpair (curl_multi_wakeup is then
+# unavailable), no Unix sockets, no HTTP/2 (nghttp2), IDN or PSL.
+lib_build_curl() { # src prefix
+  local src=$1 prefix=$2 zlib openssl
+  read -r zlib openssl <<<"${LIB_DEP_PREFIXES:-}"
+  # curl's configure adds -O2 unless CFLAGS has an optimisation it knows, and for clang -Oz is
+  # not one of them: -Os first keeps it from adding any, and the -Oz after it wins.
+  (cd "$src" && cp /usr/share/misc/config.sub /usr/share/misc/config.guess . &&
+    CC=wasi-cc CFLAGS="-Os $(LIB_OPT=-Oz lib_cflags curl "$src")" AR="$LLVM_BIN/llvm-ar" \
+      RANLIB="$LLVM_BIN/llvm-ranlib" ./configure --host=wasm32-unknown-wasi \
+      --build=x86_64-pc-linux-gnu --prefix="$prefix" \
+      --disable-shared --enable-static --with-openssl="$openssl" --with-zlib="$zlib" \
+      --with-ca-bundle=/etc/ssl/cert.pem --without-ca-path --without-ca-fallback \
+      --disable-threaded-resolver --disable-pthreads --disable-ares --disable-socketpair \
+      --disable-unix-sockets --disable-ntlm-wb --disable-tls-srp --disable-manual --disable-docs \
+      --disable-ftp --disable-ldap --disable-ldaps --disable-rtsp --disable-dict --disable-telnet \
+      --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp --disable-gopher \
+      --disable-mqtt --without-libpsl --without-brotli --without-zstd --without-nghttp2 \
+      --without-libidn2 --without-librtmp --without-libssh2 --without-libssh --without-hyper \
+      --without-ngtcp2 --without-nghttp3 --without-quiche --without-msh3 --without-libgsasl \
+      --without-zsh-functions-dir --without-fish-functions-dir >configure.log 2>&1 &&
+    nice make -j"$JOBS" -C lib libcurl.la >make.log 2>&1 &&
+    { make -C lib install-libLTLIBRARIES && make -C include install &&
+      make install-pkgconfigDATA; } >>make.log 2>&1) ||
+    die "curl: build failed (logs: $src/{configure,make}.log)"
+  # Its .pc names OpenSSL and zlib by -l only: by their .pc files instead, which carry their
+  # folders (PHP's configure checks curl before openssl and zlib). PHP reads supported_features.
+  local pc=$prefix/lib/pkgconfig/libcurl.pc features
+  features=$(grep '^supported_' "$pc")
+  write_pc "$prefix" libcurl libcurl "$(sed -n 's/^Version: //p' "$pc")" -lcurl "libssl libcrypto zlib"
+  printf '%s\n' "$features" >>"$pc"
 }
 
 # A pkg-config file for static libraries in a prefix: prefix name title version libs [requires]
