@@ -1,9 +1,10 @@
 //! The extensions built with C libraries, through the real binary: zlib, SQLite (pdo_sqlite,
 //! sqlite3) in the function's `/tmp`, OpenSSL with the CA certificates the host shows PHP
 //! guests as `/etc/ssl` (MySQL, which needs a server, is in `mysql.rs`), libxml2's family (dom,
-//! simplexml, xml, xmlreader, xmlwriter), sodium, zip (libzip) and gd (libpng, libjpeg-turbo,
-//! libwebp, FreeType); and those without one (iconv, bcmath, exif, fileinfo). PHP's own tests of each run in guests/php/run-phpt.sh; these check what a
-//! handler sees: the sandbox's files, the snapshot's random state.
+//! simplexml, xml, xmlreader, xmlwriter), sodium, zip (libzip), gd (libpng, libjpeg-turbo,
+//! libwebp, FreeType) and curl (libcurl, under the outbound network policy); and those without
+//! one (iconv, bcmath, exif, fileinfo). PHP's own tests of each run in guests/php/run-phpt.sh;
+//! these check what a handler sees: the sandbox's files and network, the snapshot's random state.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ fn host_php_lists_every_extension_that_is_in() {
     let modules: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     for ext in [
         "bcmath",
+        "curl",
         "dom",
         "exif",
         "fileinfo",
@@ -327,36 +329,76 @@ function index($event) {
 }
 "#;
 
-fn fetch_https(root: &Path, event: serde_json::Value, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["--event".to_string(), event.to_string()];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = host();
-    cmd.arg("run")
+/// `host run` of the handler `root/src/index.php` on `event` with `flags`: its result and the
+/// host's log.
+fn invoke(root: &Path, event: serde_json::Value, flags: &[&str]) -> (serde_json::Value, String) {
+    let out = host()
+        .arg("run")
         .arg(root.join("src/index.php"))
         .arg("--php-runtime")
         .arg(php_cwasm())
-        .args(&args);
-    let out = cmd.output().unwrap();
+        .arg("--event")
+        .arg(event.to_string())
+        .args(flags)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)))
+    let result =
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(&out)));
+    (result, stderr(&out))
+}
+
+/// A TLS server certified by a throwaway CA, and what a handler needs to reach it: its URL,
+/// the `--allow-outbound` rule, and the `--dir` that shows the CA's folder as `/ca`.
+struct TlsSite {
+    _pki: Pki,
+    _server: TlsServer,
+    url: String,
+    allow: String,
+    ca_dir: String,
+}
+
+impl TlsSite {
+    fn start() -> Self {
+        let pki = Pki::new();
+        let server = TlsServer::start(&pki);
+        Self {
+            url: format!("https://127.0.0.1:{}/", server.port),
+            allow: format!("127.0.0.1:{}", server.port),
+            ca_dir: format!("{}::/ca", pki.dir.path().display()),
+            _pki: pki,
+            _server: server,
+        }
+    }
+
+    /// The result of the handler in `root` for the site's URL: verified against the bundle,
+    /// or, with `ca_field`, against the test CA, whose path the event gives in that field.
+    fn fetch(&self, root: &Path, ca_field: Option<&str>) -> serde_json::Value {
+        let mut event = serde_json::json!({ "url": self.url });
+        let mut flags = vec!["--allow-outbound", self.allow.as_str()];
+        if let Some(field) = ca_field {
+            event[field] = "/ca/ca.pem".into();
+            flags.extend(["--dir", self.ca_dir.as_str()]);
+        }
+        invoke(root, event, &flags).0
+    }
+}
+
+/// Whether the handler's `body` is the page of `openssl s_server -www`.
+fn is_s_server_page(result: &serde_json::Value) -> bool {
+    result["body"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("s_server")
 }
 
 #[test]
 fn https_streams_verify_the_peer_against_the_ca_bundle_or_the_ca_given() {
-    let pki = Pki::new();
-    let server = TlsServer::start(&pki);
+    let site = TlsSite::start();
     let root = tree(&[("src/index.php", HTTPS_HANDLER)]);
-    let url = format!("https://127.0.0.1:{}/", server.port);
-    let allow = format!("127.0.0.1:{}", server.port);
-    let ca_dir = format!("{}::/ca", pki.dir.path().display());
 
     // The bundle (Mozilla's roots) does not know the test CA: verification fails.
-    let result = fetch_https(
-        root.path(),
-        serde_json::json!({ "url": url }),
-        &["--allow-outbound", &allow],
-    );
+    let result = site.fetch(root.path(), None);
     assert_eq!(result["default_cert_file"], "/etc/ssl/cert.pem", "{result}");
     let bundle = result["bundle_certificates"].as_u64().unwrap();
     assert!(bundle > 100, "{result}");
@@ -370,18 +412,117 @@ fn https_streams_verify_the_peer_against_the_ca_bundle_or_the_ca_given() {
     );
 
     // With the test CA the handshake completes and the page arrives.
-    let result = fetch_https(
+    let result = site.fetch(root.path(), Some("cafile"));
+    assert!(is_s_server_page(&result), "{result}");
+}
+
+// --- curl -------------------------------------------------------------------------------------
+
+/// A PHP handler making the one curl request its event describes (`url`, `post` fields,
+/// `cainfo`) and saying what curl answered.
+const CURL_HANDLER: &str = r#"<?php
+function index($event) {
+    $ch = curl_init($event['url']);
+    curl_setopt_array($ch, [CURLOPT_RETURNTRANSFER => true, CURLOPT_TIMEOUT => 10,
+        CURLOPT_HTTPHEADER => ['X-Lamp: curl']]);
+    if (isset($event['post'])) { curl_setopt($ch, CURLOPT_POSTFIELDS, $event['post']); }
+    if (isset($event['cainfo'])) { curl_setopt($ch, CURLOPT_CAINFO, $event['cainfo']); }
+    $body = curl_exec($ch);
+    return ['errno' => curl_errno($ch), 'error' => curl_error($ch),
+        'status' => curl_getinfo($ch, CURLINFO_RESPONSE_CODE),
+        'body' => $body === false ? null : $body];
+}
+"#;
+
+/// libcurl connects through the libc's sockets, so wasi:sockets and the host's policy: a GET and
+/// a POST reach the allowed server (which saw the method, the header and the form), by address
+/// and by name, and a server that no rule allows is a connection error in PHP and the host's
+/// WARN naming it.
+#[test]
+fn curl_gets_and_posts_where_the_policy_allows_and_fails_to_connect_elsewhere() {
+    let (server, other) = (
+        crate::vendor::EchoServer::start(),
+        crate::vendor::EchoServer::start(),
+    );
+    let root = tree(&[("src/index.php", CURL_HANDLER)]);
+    let allow = ["--allow-outbound", &server.rule()];
+    let seen = |result: &serde_json::Value| -> serde_json::Value {
+        assert_eq!(result["errno"], 0, "{result}");
+        assert_eq!(result["status"], 200, "{result}");
+        serde_json::from_str(result["body"].as_str().unwrap()).unwrap()
+    };
+    let header = |seen: &serde_json::Value, name: &str| -> Option<String> {
+        seen["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].as_str().unwrap().to_string())
+    };
+
+    let (result, _) = invoke(
         root.path(),
-        serde_json::json!({ "url": url, "cafile": "/ca/ca.pem" }),
-        &["--allow-outbound", &allow, "--dir", &ca_dir],
+        serde_json::json!({ "url": format!("{}/echo?q=wasm", server.base()) }),
+        &allow,
     );
+    let get = seen(&result);
+    assert_eq!(get["method"], "GET", "{get}");
+    assert_eq!(get["target"], "/echo?q=wasm", "{get}");
+    assert_eq!(header(&get, "x-lamp").as_deref(), Some("curl"), "{get}");
+
+    let (result, _) = invoke(
+        root.path(),
+        serde_json::json!({ "url": format!("{}/echo", server.base()), "post": "name=lamp&n=2" }),
+        &allow,
+    );
+    let post = seen(&result);
+    assert_eq!(post["method"], "POST", "{post}");
+    assert_eq!(post["body"], "name=lamp&n=2", "{post}");
+    assert_eq!(
+        header(&post, "content-type").as_deref(),
+        Some("application/x-www-form-urlencoded"),
+        "{post}"
+    );
+
+    // By name: curl asks the host for `localhost` like any name (libs/curl/), so that the name
+    // rule opens the addresses it resolves to.
+    let by_name = format!("localhost:{}", server.port);
+    let (result, _) = invoke(
+        root.path(),
+        serde_json::json!({ "url": format!("http://{by_name}/echo") }),
+        &["--allow-outbound", &by_name],
+    );
+    assert_eq!(seen(&result)["method"], "GET", "{result}");
+
+    let (result, log) = invoke(
+        root.path(),
+        serde_json::json!({ "url": format!("{}/echo", other.base()) }),
+        &allow,
+    );
+    // CURLE_COULDNT_CONNECT
+    assert_eq!(result["errno"], 7, "{result}");
+    assert!(result["body"].is_null(), "{result}");
     assert!(
-        result["body"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("s_server"),
-        "{result}"
+        log.contains(&other.rule()) && log.contains("--allow-outbound"),
+        "the host's WARN should name the destination and the flag: {log}"
     );
+}
+
+/// curl verifies peers against the bundle PHP's OpenSSL uses (`/etc/ssl/cert.pem`) with no
+/// configuration: a server certified by a test CA fails verification, and is fetched with
+/// `CURLOPT_CAINFO` naming that CA.
+#[test]
+fn curl_https_verifies_the_peer_against_the_ca_bundle_or_the_ca_given() {
+    let site = TlsSite::start();
+    let root = tree(&[("src/index.php", CURL_HANDLER)]);
+
+    let result = site.fetch(root.path(), None);
+    // CURLE_PEER_FAILED_VERIFICATION: the bundle was read (a missing one is CURLE_SSL_CACERT_BADFILE).
+    assert_eq!(result["errno"], 60, "{result}");
+
+    let result = site.fetch(root.path(), Some("cainfo"));
+    assert_eq!(result["errno"], 0, "{result}");
+    assert!(is_s_server_page(&result), "{result}");
 }
 
 /// Every instance starts from one pre-initialised snapshot: a random generator seeded before
