@@ -8,7 +8,8 @@
 # Usage: guests/php/run-phpt.sh [run-tests.php test paths...]   (default: $DEFAULT_TESTS below)
 # Env:   LAMP_HOST  the host binary (default <repo>/target/debug/host)
 #        LAMP_PHPT_ALLOW_OUTBOUND  comma-separated --allow-outbound rules for the PHP under
-#                  test (the MySQL suites' server; with-mariadb sets it with MYSQL_TEST_*)
+#                  test (the MySQL suites' server; with-mariadb sets it with MYSQL_TEST_*; the
+#                  curl tests' server is added by this script)
 #        MYSQL_TEST_*, PDO_MYSQL_TEST_*, PDOTEST_*  passed on to the PHP under test (the
 #                  suites' settings); nothing else of this environment is. With
 #                  MYSQL_TEST_PORT set, ext/mysqli and ext/pdo_mysql are in the default suites
@@ -41,11 +42,60 @@ HOST=$(cd "$(dirname "$HOST")" && pwd)/$(basename "$HOST")
 command -v php8.2 >/dev/null || die "php8.2 (native) is needed to drive run-tests.php: run scripts/setup.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/lamp-phpt.XXXXXX")
-if [[ -n ${LAMP_PHPT_KEEP:-} ]]; then
-  echo "run-phpt: run-tests.php's logs (run-tests.log, native.log) are kept in $work"
-else
-  trap 'rm -rf "$work"' EXIT
+[[ -n ${LAMP_PHPT_KEEP:-} ]] && echo "run-phpt: run-tests.php's logs (run-tests.log, native.log) are kept in $work"
+curl_server=
+cleanup() {
+  [[ -n $curl_server ]] && kill "$curl_server" 2>/dev/null
+  [[ -n ${LAMP_PHPT_KEEP:-} ]] || rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The suites of what is built in; ext/mysqli's and ext/pdo_mysql's need a server, which
+# `with-mariadb` (tests/mariadb) starts and describes in MYSQL_TEST_*: `make test` runs this
+# script under it.
+DEFAULT_TESTS=(tests/lang ext/json/tests ext/zlib/tests ext/pdo_sqlite/tests ext/sqlite3/tests
+  ext/openssl/tests ext/standard/tests/network ext/libxml/tests ext/dom/tests ext/simplexml/tests
+  ext/xml/tests ext/xmlreader/tests ext/xmlwriter/tests ext/sodium/tests ext/iconv/tests
+  ext/bcmath/tests ext/exif/tests ext/fileinfo/tests ext/zip/tests ext/gd/tests ext/curl/tests)
+if [[ -n ${MYSQL_TEST_PORT:-} ]]; then
+  DEFAULT_TESTS+=(ext/mysqli/tests ext/pdo_mysql/tests)
+elif (($# == 0)); then
+  echo "run-phpt: ext/mysqli and ext/pdo_mysql left out: no MYSQL_TEST_PORT (run this under" \
+    "\`cargo run -p test-mariadb --bin with-mariadb --\`, as make test does)" >&2
 fi
+tests=("$@")
+((${#tests[@]})) || tests=("${DEFAULT_TESTS[@]}")
+
+# ext/curl's tests start their HTTP server (`php -S` with the suite's responder) through
+# proc_open (tests/server.inc), which WASI has not: the guest's tests use one native server,
+# started here, instead. The wrapper puts $work/curl first on the include path of a test of
+# that suite, so its `include 'server.inc'` finds ours, which returns that server's address,
+# and lets it connect there (--allow-outbound; the other suites' tests may not, so that their
+# results do not depend on it). Natively each test starts its own, as usual. ($work is in the
+# host's temp folder, which `host php` shows the guest as /tmp.)
+curl_allow=()
+if printf '%s\n' "${tests[@]}" | grep -q '^ext/curl'; then
+  mkdir -p "$work/curl"
+  (cd "$SRC/ext/curl/tests" && exec php8.2 -n -t . -S localhost:0 responder/get.inc \
+    >/dev/null 2>"$work/curl/server.log") &
+  curl_server=$!
+  bound=
+  for _ in $(seq 100); do
+    bound=$(sed -n 's/.*Development Server (http:\/\/\(.*:[0-9]*\)) started.*/\1/p' "$work/curl/server.log" | head -1)
+    [[ -n $bound ]] && break
+    sleep 0.1
+  done
+  [[ -n $bound ]] || die "the curl tests' server did not start: $(cat "$work/curl/server.log")"
+  cat >"$work/curl/server.inc" <<INC
+<?php declare(strict_types=1);
+// Written by guests/php/run-phpt.sh: the native server it started for ext/curl's tests.
+function curl_cli_server_start() { return '$bound'; }
+INC
+  for rule in "$bound" "127.0.0.1:${bound##*:}" "[::1]:${bound##*:}"; do
+    curl_allow+=(--allow-outbound "$rule")
+  done
+fi
+
 # run-tests' timeout kills only its `sh -c` child, which leaves the guest running on its own
 # (tests/lang/045.phpt loops forever without timer signals): timeout(1) bounds every run, and
 # passes on the TERM when it is killed itself.
@@ -62,6 +112,9 @@ done
 # about what the network policy refused (a lookup, a connection, a listening socket) go to
 # stderr, which run-tests.php reads as the test's output: they are dropped here, so that a
 # test fails on what PHP printed (its own warning about the failed call), not on the host's.
+# ext/curl's tests get stderr in stdout, filtered the same way: with CURLOPT_VERBOSE curl
+# writes to stderr between lines of the response on stdout, in an order that two pipes (and
+# run-tests.php reading both) would shuffle.
 cat >"$work/php" <<WRAP
 #!/usr/bin/env bash
 env=()
@@ -69,9 +122,16 @@ while IFS= read -r -d '' kv; do
   case \$kv in SHLVL=* | _=* | PWD=* | OLDPWD=*) continue ;; esac
   env+=(--env "\$kv")
 done < <(env -0 | LC_ALL=C sort -z | LC_ALL=C comm -z -23 - "$work/env0")
+case " \$* " in
+  *" $SRC/ext/curl/tests/"*)
+    timeout -k 5 70 "$HOST" php --php-cli "$CLI" ${allow[*]} ${curl_allow[*]} "\${env[@]}" \
+      -d "include_path=/tmp/${work##*/}/curl:." "\$@" 2>&1 |
+      grep --line-buffered -a -v -P '^\S+\tphp\tWARN\trefused '
+    exit "\${PIPESTATUS[0]}" ;;
+esac
 {
   timeout -k 5 70 "$HOST" php --php-cli "$CLI" ${allow[*]} "\${env[@]}" "\$@" 2>&1 1>&3 3>&- |
-    grep --line-buffered -v -P '^\S+\tphp\tWARN\trefused ' >&2
+    grep --line-buffered -a -v -P '^\S+\tphp\tWARN\trefused ' >&2
   status=\${PIPESTATUS[0]}
 } 3>&1
 exit "\$status"
@@ -81,22 +141,6 @@ chmod +x "$work/php"
 # baseline, so that they reach the guest too.
 TEST_PHP_EXECUTABLE="$work/php" env -0 | grep -zv -E '^(MYSQL_TEST_|PDO_MYSQL_TEST_|PDOTEST_)' |
   LC_ALL=C sort -z >"$work/env0"
-
-# The suites of what is built in; ext/mysqli's and ext/pdo_mysql's need a server, which
-# `with-mariadb` (tests/mariadb) starts and describes in MYSQL_TEST_*: `make test` runs this
-# script under it.
-DEFAULT_TESTS=(tests/lang ext/json/tests ext/zlib/tests ext/pdo_sqlite/tests ext/sqlite3/tests
-  ext/openssl/tests ext/standard/tests/network ext/libxml/tests ext/dom/tests ext/simplexml/tests
-  ext/xml/tests ext/xmlreader/tests ext/xmlwriter/tests ext/sodium/tests ext/iconv/tests
-  ext/bcmath/tests ext/exif/tests ext/fileinfo/tests ext/zip/tests ext/gd/tests)
-if [[ -n ${MYSQL_TEST_PORT:-} ]]; then
-  DEFAULT_TESTS+=(ext/mysqli/tests ext/pdo_mysql/tests)
-elif (($# == 0)); then
-  echo "run-phpt: ext/mysqli and ext/pdo_mysql left out: no MYSQL_TEST_PORT (run this under" \
-    "\`cargo run -p test-mariadb --bin with-mariadb --\`, as make test does)" >&2
-fi
-tests=("$@")
-((${#tests[@]})) || tests=("${DEFAULT_TESTS[@]}")
 
 # Warm the .cwasm cache once, so parallel workers do not all compile PHP at the same time.
 # Not through the wrapper: compiling takes longer than its 70 s bound on a busy machine.
