@@ -1,9 +1,8 @@
 //! The vendor layer (`vendor.zip`: Guzzle and its dependencies from Debian 12's packages, one
 //! autoloader) through the real binary: built by lamp-layer as `make layers` builds it,
 //! unpacked, and mapped at /opt/vendor for `host run`, where a PHP handler calls an HTTP
-//! server of the test on loopback with Guzzle. PHP has no curl extension here, so Guzzle uses
-//! its StreamHandler: PHP's `http://` streams over the sandbox's sockets, under the network
-//! policy. The Lambda path (the bootstrap and the unpacked layers) is in `layers.rs`.
+//! server of the test on loopback with Guzzle. PHP has the curl extension, so Guzzle uses its
+//! curl handlers: libcurl over the sandbox's sockets, under the network policy. The Lambda path (the bootstrap and the unpacked layers) is in `layers.rs`.
 //!
 //! Building vendor.zip takes its `.deb`s from `$LAMP_CACHE/debs`, or fetches them there with
 //! apt-get the first time (the network once). These need `make php` too, as `php.rs` does.
@@ -283,7 +282,7 @@ pub(crate) fn call(base: &str, method: &str, path: &str, options: Value) -> Valu
 }
 
 /// A GET with a query and a header: the server saw them, Guzzle read status, reason, every
-/// header (both cookies) and the body, through its StreamHandler.
+/// header (both cookies) and the body, through curl.
 pub(crate) fn get_event(base: &str) -> Value {
     call(
         base,
@@ -295,10 +294,7 @@ pub(crate) fn get_event(base: &str) -> Value {
 
 pub(crate) fn assert_get(got: &Value) {
     assert_eq!(got["exception"], Value::Null, "{got}");
-    assert_eq!(
-        got["handler"], "GuzzleHttp\\Handler\\StreamHandler",
-        "{got}"
-    );
+    assert_eq!(got["handler"], "curl", "{got}");
     assert_eq!(
         (got["status"].as_u64(), got["reason"].as_str()),
         (Some(200), Some("OK"))
@@ -459,8 +455,8 @@ fn guzzle_throws_connect_exception_when_nothing_or_the_sandbox_refuses() {
     assert_refusal_logged(&stderr(&out), &server, "--allow-outbound");
 }
 
-/// Guzzle's `timeout` holds on a server that never answers: PHP's stream timeout works on the
-/// sandbox's sockets (Guzzle 7.4's StreamHandler reports it as a ConnectException).
+/// Guzzle's `timeout` holds on a server that never answers: curl's timeout works on the
+/// sandbox's sockets (Guzzle's curl handler reports it as a ConnectException, cURL error 28).
 #[test]
 fn guzzle_times_out_on_a_silent_server() {
     let server = EchoServer::start();
