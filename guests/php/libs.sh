@@ -121,7 +121,7 @@ unpack_lib() {
 }
 
 # The flags every library is compiled with: -O2, or a recipe's LIB_OPT (-Oz for gd's libraries,
-# libzip and curl: below). The wrapper adds target, sysroot and compat, and maps the source
+# libzip and curl, -Os for SQLite and libxml2: below; the layers' 16 MB budget). The wrapper adds target, sysroot and compat, and maps the source
 # folder to /src/NAME (LAMP_PREFIX_MAP, set by build_libs: a flag given here would be recorded
 # by OpenSSL, and with it the build's path).
 lib_cflags() { # name src   (env LIB_OPT)
@@ -160,7 +160,8 @@ lib_build_sqlite3() { # src prefix
   )
   mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
   # shellcheck disable=SC2046 # the flags are words
-  { wasi-cc $(lib_cflags sqlite3 "$src") "${defs[@]}" -c "$src/sqlite3.c" -o "$src/sqlite3.o" &&
+  # -Os, as SQLite's own size-conscious builds: with curl the layers were 0.2 MB over budget.
+  { wasi-cc $(LIB_OPT=-Os lib_cflags sqlite3 "$src") "${defs[@]}" -c "$src/sqlite3.c" -o "$src/sqlite3.o" &&
     wasi-cc $(lib_cflags sqlite3 "$HERE/libs/sqlite3") -I"$src" -c "$HERE/libs/sqlite3/lamp_sqlite_init.c" -o "$src/lamp_sqlite_init.o" &&
     "$LLVM_BIN/llvm-ar" rcs "$prefix/lib/libsqlite3.a" "$src/sqlite3.o" "$src/lamp_sqlite_init.o" &&
     cp "$src/sqlite3.h" "$src/sqlite3ext.h" "$prefix/include/"; } || die "sqlite3: compiling for wasm failed"
@@ -200,8 +201,9 @@ lib_build_openssl() { # src prefix
 lib_build_libxml2() { # src prefix
   local src=$1 prefix=$2
   # Its config.sub predates the wasi system name: Debian's (autotools-dev, with automake) knows it.
+  # -Os: the layers' budget (see SQLite's).
   (cd "$src" && cp /usr/share/misc/config.sub /usr/share/misc/config.guess . &&
-    CC=wasi-cc CFLAGS="$(lib_cflags libxml2 "$src")" AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
+    CC=wasi-cc CFLAGS="$(LIB_OPT=-Os lib_cflags libxml2 "$src")" AR="$LLVM_BIN/llvm-ar" RANLIB="$LLVM_BIN/llvm-ranlib" \
       ./configure --host=wasm32-unknown-wasi --build=x86_64-pc-linux-gnu --prefix="$prefix" \
       --disable-shared --enable-static --without-python --without-threads --without-thread-alloc \
       --without-http --without-ftp --without-lzma --without-zlib --without-modules --without-debug \
