@@ -1,8 +1,8 @@
-//! `host bootstrap`: the Lambda custom runtime ([`crate::lambda::serve`]).
+//! `host bootstrap`: the Lambda custom runtime ([`crate::lambda::run`]).
 
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 
 use crate::lambda::{self, settings::Settings};
@@ -25,11 +25,6 @@ pub struct BootstrapCommand {}
 
 impl BootstrapCommand {
     pub fn execute(self) -> Result<ExitCode> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("failed to start the async runtime")?;
-        runtime.block_on(async { lambda::serve(Settings::from_env()?).await })
+        lambda::run(Settings::from_env()?)
     }
 }

@@ -9,7 +9,7 @@ use crate::function::InitTimings;
 /// Init's share of a cold start.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ColdStart {
-    /// `main` → settings read (argument parsing, logging, async runtime).
+    /// `main` → settings read (logging; the async runtime starts after it, while init runs).
     pub startup: Duration,
     /// The steps of [`crate::function::Function::load`].
     pub init: InitTimings,

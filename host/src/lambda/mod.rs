@@ -2,7 +2,7 @@
 //! ([`runtime`], fed by a stream of events), deadlines, the bootstrap's settings, the
 //! cold-start breakdown and the `REPORT` line.
 //!
-//! [`serve`] is the bootstrap: init (load the [`Function`]; a failure goes to
+//! [`run`] is the bootstrap: init (load the [`Function`]; a failure goes to
 //! `/runtime/init/error` and the process exits 1), then `AWS_LAMBDA_MAX_CONCURRENCY` pollers
 //! until `SIGTERM`, which lets the invocations in flight finish before exiting 0.
 
@@ -16,7 +16,7 @@ pub mod settings;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use tokio::sync::watch;
 
 use api::InitErrorRequest;
@@ -27,7 +27,11 @@ use settings::Settings;
 use crate::function::Function;
 
 /// Serves invocations from the Runtime API until stopped; the exit status of the runtime.
-pub async fn serve(settings: Settings) -> Result<ExitCode> {
+///
+/// The function loads (engine, code, WASI's linker: most of init) on a thread of its own,
+/// started before the async runtime, so that the runtime's start-up is not part of the cold
+/// start where there is a second core.
+pub fn run(settings: Settings) -> Result<ExitCode> {
     let startup = crate::since_process_start();
     let Settings {
         api,
@@ -35,7 +39,27 @@ pub async fn serve(settings: Settings) -> Result<ExitCode> {
         next_retry,
         spec,
     } = settings;
-    let function = match tokio::task::spawn_blocking(move || Function::load(spec)).await? {
+    let loading = std::thread::Builder::new()
+        .name("init".into())
+        .spawn(move || Function::load(spec))
+        .context("failed to start the init thread")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(serve(api, concurrency, next_retry, startup, loading))
+}
+
+async fn serve(
+    api: api::RuntimeApi,
+    concurrency: usize,
+    next_retry: std::time::Duration,
+    startup: std::time::Duration,
+    loading: std::thread::JoinHandle<Result<Function, crate::error::InitError>>,
+) -> Result<ExitCode> {
+    let loaded = tokio::task::spawn_blocking(move || loading.join()).await?;
+    let function = match loaded.unwrap_or_else(|panic| std::panic::resume_unwind(panic)) {
         Ok(function) => function,
         Err(error) => {
             let error = error.to_lambda_error();

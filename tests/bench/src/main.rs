@@ -399,11 +399,17 @@ fn parse_ms_fields(line: &str) -> Vec<(String, f64)> {
 
 /// The phases a runtime reports, in order, with what each covers.
 const PHASES: [(&str, &str); 11] = [
-    ("startup", "`main` → settings read (runtime, logging)"),
+    (
+        "startup",
+        "`main` → settings read (logging); the async runtime then starts while init runs",
+    ),
     ("resolve", "find the handler from `_HANDLER`"),
     ("engine", "create the engine, reserve the instance pool"),
     ("load", "map the `.cwasm`"),
-    ("link", "build the `InstancePre` (WASI's linker is built meanwhile on another thread)"),
+    (
+        "link",
+        "build the `InstancePre` (WASI's linker is built meanwhile on another thread)",
+    ),
     ("sandbox", "prepare /tmp, environment, directories"),
     (
         "snapshot",
