@@ -268,7 +268,7 @@ impl Function {
         let (guest_tmp, sandbox, loaded) = prepared?;
         let linker = linker?;
         tracing::debug!(load_ms = timings.load.as_secs_f64() * 1e3, "{}", loaded.how);
-        let handler = HandlerComponent::link(&engine, &linker, loaded.component, &loaded.path)?;
+        let handler = HandlerComponent::link(&linker, loaded.component, &loaded.path)?;
         timings.link = lap();
         Ok(Self {
             config: spec.config,

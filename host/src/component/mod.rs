@@ -88,7 +88,6 @@ impl HandlerComponent {
     /// Links `component` (read from `path`, named in errors) with `linker` ([`Self::linker`]).
     /// It must export `lamp:handler/handler` or `wasi:http/incoming-handler`.
     pub fn link(
-        engine: &wasmtime::Engine,
         linker: &Linker<State>,
         component: Component,
         path: &Path,
@@ -123,7 +122,7 @@ impl HandlerComponent {
             }
         };
         Ok(Self {
-            engine: engine.clone(),
+            engine: linker.engine().clone(),
             pre,
             web,
             http,
