@@ -302,62 +302,13 @@ fn host_compile_puts_the_snapshot_in_the_function_and_the_bootstrap_starts_from_
     );
 }
 
-/// Empty passive data segments in a core module of `wasm` (a component): what wizer leaves of
-/// the active segments of what it snapshots (a kind-1 segment of no bytes).
-fn empty_passive_data_segments(wasm: &[u8]) -> usize {
-    fn leb(bytes: &[u8], at: &mut usize) -> usize {
-        let (mut value, mut shift) = (0, 0);
-        loop {
-            let byte = bytes[*at];
-            *at += 1;
-            value |= usize::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return value;
-            }
-            shift += 7;
-        }
-    }
-    fn skip_offset(bytes: &[u8], at: &mut usize) {
-        *at += 1; // i32.const, i64.const or global.get
-        leb(bytes, at);
-        assert_eq!(bytes[*at], 0x0b, "a data segment offset of one instruction");
-        *at += 1;
-    }
-    let component = wasm[6..8] == [1, 0];
-    let (mut at, mut empty) = (8, 0);
-    while at < wasm.len() {
-        let id = wasm[at];
-        at += 1;
-        let size = leb(wasm, &mut at);
-        let body = &wasm[at..at + size];
-        at += size;
-        if component && (id == 1 || id == 4) {
-            empty += empty_passive_data_segments(body);
-        } else if !component && id == 11 {
-            let mut at = 0;
-            for _ in 0..leb(body, &mut at) {
-                let kind = leb(body, &mut at);
-                if kind == 2 {
-                    leb(body, &mut at);
-                }
-                if kind != 1 {
-                    skip_offset(body, &mut at);
-                }
-                let len = leb(body, &mut at);
-                at += len;
-                empty += usize::from(kind == 1 && len == 0);
-            }
-        }
-    }
-    empty
-}
-
 /// The snapshot of an app's code is wizer's output of wizer's output (php.wasm): the first
 /// pass's 10,000 active data segments come back as empty passive ones, which wasmtime would set
 /// up in every instance (~30 us a request). What the host compiles has none left
 /// (host/src/component/slim.rs).
 #[test]
 fn the_snapshot_compiled_sets_up_no_empty_data_segments() {
+    use host::component::slim;
     use host::php::snapshot::{self, Deployment, Validate};
     use host::sandbox::DirMapping;
 
@@ -370,8 +321,8 @@ fn the_snapshot_compiled_sets_up_no_empty_data_segments() {
     let wasm = std::fs::read(crate::php::dist("php.wasm")).unwrap();
     let (built, preloaded) = snapshot::build(&wasm, &deployment, &roots, Validate::Never).unwrap();
     assert_eq!(preloaded.compiled, 2, "{preloaded:?}");
-    let before = empty_passive_data_segments(&built);
+    let before = slim::empty_passive_data_segments(&built).unwrap();
     assert!(before > 1_000, "wizer left {before} empty passive segments");
-    let slimmed = host::component::slim::slim(&built).unwrap();
-    assert_eq!(empty_passive_data_segments(&slimmed), 0);
+    let slimmed = slim::slim(&built).unwrap();
+    assert_eq!(slim::empty_passive_data_segments(&slimmed).unwrap(), 0);
 }

@@ -46,26 +46,9 @@ pub fn slim(wasm: &[u8]) -> Result<Vec<u8>> {
 }
 
 fn slim_into(wasm: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    ensure!(
-        wasm.len() >= 8 && wasm.starts_with(b"\0asm"),
-        "not a WebAssembly binary (no `\\0asm` header)"
-    );
-    // Version 1 is a core module; a component has layer 1 in bytes 6..8.
-    let component = wasm[6..8] == [1, 0];
+    let (component, sections) = sections(wasm)?;
     out.extend_from_slice(&wasm[..8]);
-    let mut at = 8;
-    while at < wasm.len() {
-        let start = at;
-        let id = wasm[at];
-        let (size, body_at) = leb_u32(wasm, at + 1)?;
-        let end = body_at
-            .checked_add(size as usize)
-            .filter(|&end| end <= wasm.len());
-        let Some(end) = end else {
-            bail!("section {id} at offset {at} runs past the end of the binary");
-        };
-        let body = &wasm[body_at..end];
-        at = end;
+    for Section { id, whole, body } in sections {
         if id == 0 && body.len() > KEPT_NAMES && is_name_section(body)? {
             continue;
         }
@@ -79,10 +62,64 @@ fn slim_into(wasm: &[u8], out: &mut Vec<u8>) -> Result<()> {
         {
             push_section(out, id, &data)?;
         } else {
-            out.extend_from_slice(&wasm[start..end]);
+            out.extend_from_slice(whole);
         }
     }
     Ok(())
+}
+
+/// The empty passive data segments in `wasm` (a module or a component, its core modules
+/// counted): what [`slim`] leaves none of where it can (a test's measure of it).
+pub fn empty_passive_data_segments(wasm: &[u8]) -> Result<usize> {
+    let (component, sections) = sections(wasm)?;
+    let mut empty = 0;
+    for Section { id, body, .. } in sections {
+        if component && (id == CORE_MODULE || id == COMPONENT) {
+            empty += empty_passive_data_segments(body)?;
+        } else if !component && id == DATA {
+            let Some((segments, _)) = data_segments(body)? else {
+                bail!("a data segment's offset is not one constant: not counted");
+            };
+            empty += segments.iter().filter(|s| s.is_empty_passive()).count();
+        }
+    }
+    Ok(empty)
+}
+
+/// One section of a binary: its id, its bytes (header included) and its body.
+struct Section<'a> {
+    id: u8,
+    whole: &'a [u8],
+    body: &'a [u8],
+}
+
+/// Whether `wasm` is a component, and its sections in order.
+fn sections(wasm: &[u8]) -> Result<(bool, Vec<Section<'_>>)> {
+    ensure!(
+        wasm.len() >= 8 && wasm.starts_with(b"\0asm"),
+        "not a WebAssembly binary (no `\\0asm` header)"
+    );
+    // Version 1 is a core module; a component has layer 1 in bytes 6..8.
+    let component = wasm[6..8] == [1, 0];
+    let mut sections = Vec::new();
+    let mut at = 8;
+    while at < wasm.len() {
+        let id = wasm[at];
+        let (size, body_at) = leb_u32(wasm, at + 1)?;
+        let end = body_at
+            .checked_add(size as usize)
+            .filter(|&end| end <= wasm.len());
+        let Some(end) = end else {
+            bail!("section {id} at offset {at} runs past the end of the binary");
+        };
+        sections.push(Section {
+            id,
+            whole: &wasm[at..end],
+            body: &wasm[body_at..end],
+        });
+        at = end;
+    }
+    Ok((component, sections))
 }
 
 fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) -> Result<()> {
@@ -100,18 +137,31 @@ const ACTIVE_EXPLICIT_MEMORY: u32 = 2;
 const I32_CONST: u8 = 0x41;
 const END: u8 = 0x0b;
 
-/// The data section `body` with each empty passive segment made an empty active segment at
-/// offset 0 of memory 0, when there is one and the section already has an active segment in
-/// memory 0 at an `i32.const` offset; `None` when nothing changes. An offset expression other
-/// than one constant or `global.get` leaves the section as it is.
-fn activate_empty_passive(body: &[u8]) -> Result<Option<Vec<u8>>> {
+/// One data segment of a data section: where it is, its kind and its length.
+struct Segment {
+    range: std::ops::Range<usize>,
+    kind: u32,
+    len: u32,
+    /// Active in memory 0 at an `i32.const` offset.
+    in_32_bit_memory_0: bool,
+}
+
+impl Segment {
+    fn is_empty_passive(&self) -> bool {
+        self.kind == PASSIVE && self.len == 0
+    }
+}
+
+/// The segments of the data section `body`, and the offset after the last; `None` when an
+/// offset expression is other than one constant or `global.get`.
+fn data_segments(body: &[u8]) -> Result<Option<(Vec<Segment>, usize)>> {
     let (count, mut at) = leb_u32(body, 0)?;
     let mut segments = Vec::with_capacity(count as usize);
-    let (mut empty_passive, mut memory_0_is_32_bit) = (0, false);
     for _ in 0..count {
         let start = at;
         let (kind, next) = leb_u32(body, at)?;
         at = next;
+        let mut in_32_bit_memory_0 = false;
         match kind {
             ACTIVE_MEMORY_0 | ACTIVE_EXPLICIT_MEMORY => {
                 let memory = if kind == ACTIVE_EXPLICIT_MEMORY {
@@ -121,7 +171,7 @@ fn activate_empty_passive(body: &[u8]) -> Result<Option<Vec<u8>>> {
                 } else {
                     0
                 };
-                memory_0_is_32_bit |= memory == 0 && body.get(at) == Some(&I32_CONST);
+                in_32_bit_memory_0 = memory == 0 && body.get(at) == Some(&I32_CONST);
                 let Some(next) = skip_constant(body, at)? else {
                     return Ok(None);
                 };
@@ -137,24 +187,39 @@ fn activate_empty_passive(body: &[u8]) -> Result<Option<Vec<u8>>> {
             .ok_or_else(|| {
                 anyhow::anyhow!("data segment {} runs past its section", segments.len())
             })?;
-        let empty_passive_here = kind == PASSIVE && len == 0;
-        empty_passive += usize::from(empty_passive_here);
-        segments.push((start..at, empty_passive_here));
+        segments.push(Segment {
+            range: start..at,
+            kind,
+            len,
+            in_32_bit_memory_0,
+        });
     }
-    if empty_passive == 0 || !memory_0_is_32_bit {
+    Ok(Some((segments, at)))
+}
+
+/// The data section `body` with each empty passive segment made an empty active segment at
+/// offset 0 of memory 0, when there is one and the section already has an active segment in
+/// memory 0 at an `i32.const` offset; `None` when nothing changes (or an offset expression is
+/// other than one constant or `global.get`).
+fn activate_empty_passive(body: &[u8]) -> Result<Option<Vec<u8>>> {
+    let Some((segments, end)) = data_segments(body)? else {
+        return Ok(None);
+    };
+    let empty_passive = segments.iter().filter(|s| s.is_empty_passive()).count();
+    if empty_passive == 0 || !segments.iter().any(|s| s.in_32_bit_memory_0) {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(body.len() + 2 * empty_passive);
-    push_leb_u32(&mut out, count);
-    for (range, empty_passive_here) in segments {
-        if empty_passive_here {
+    push_leb_u32(&mut out, u32::try_from(segments.len())?);
+    for segment in &segments {
+        if segment.is_empty_passive() {
             // Memory 0, `i32.const 0`, no bytes.
             out.extend_from_slice(&[ACTIVE_MEMORY_0 as u8, I32_CONST, 0, END, 0]);
         } else {
-            out.extend_from_slice(&body[range]);
+            out.extend_from_slice(&body[segment.range.clone()]);
         }
     }
-    out.extend_from_slice(&body[at..]);
+    out.extend_from_slice(&body[end..]);
     Ok(Some(out))
 }
 
@@ -278,28 +343,10 @@ mod tests {
 
     /// The kinds of a module's data segments, in order (0 active in memory 0, 1 passive).
     fn data_kinds(wasm: &[u8]) -> Vec<u32> {
-        let mut at = 8;
-        while at < wasm.len() {
-            let (size, body_at) = leb_u32(wasm, at + 1).unwrap();
-            if wasm[at] == DATA {
-                let body = &wasm[body_at..body_at + size as usize];
-                let (count, mut at) = leb_u32(body, 0).unwrap();
-                let mut kinds = Vec::new();
-                for _ in 0..count {
-                    let (kind, next) = leb_u32(body, at).unwrap();
-                    at = match kind {
-                        PASSIVE => next,
-                        _ => skip_constant(body, next).unwrap().unwrap(),
-                    };
-                    let (len, data_at) = leb_u32(body, at).unwrap();
-                    at = data_at + len as usize;
-                    kinds.push(kind);
-                }
-                return kinds;
-            }
-            at = body_at + size as usize;
-        }
-        Vec::new()
+        let (_, sections) = sections(wasm).unwrap();
+        let data = sections.iter().find(|s| s.id == DATA).unwrap();
+        let (segments, _) = data_segments(data.body).unwrap().unwrap();
+        segments.iter().map(|s| s.kind).collect()
     }
 
     /// A module like a snapshot of a snapshot: empty passive segments (what wizer leaves of
@@ -322,6 +369,8 @@ mod tests {
         assert_eq!(data_kinds(&wasm), [1, 1, 1, 0]);
         let slimmed = slim(&wasm).unwrap();
         assert_eq!(data_kinds(&slimmed), [0, 0, 1, 0]);
+        assert_eq!(empty_passive_data_segments(&wasm).unwrap(), 2);
+        assert_eq!(empty_passive_data_segments(&slimmed).unwrap(), 0);
         // Both: the same memory, the same traps, the same results.
         let engine = wasmtime::Engine::default();
         for wasm in [&wasm, &slimmed] {
