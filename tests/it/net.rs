@@ -273,3 +273,130 @@ fn host_php_reaches_what_the_policy_allows() {
     assert_eq!(php(&["--allow-outbound", &target]), "pong");
     assert_eq!(php(&[]), "refused");
 }
+
+/// A PHP server under `host php`: it prints where it listens, greets the one client it accepts,
+/// and answers its line uppercased.
+const PHP_SERVER: &str = r#"
+$server = stream_socket_server($argv[1], $errno, $errstr);
+if (!$server) { echo "no server: $errstr\n"; exit(3); }
+echo stream_socket_get_name($server, false), "\n";
+$client = stream_socket_accept($server, 20);
+fwrite($client, "hello from php\n");
+fwrite($client, strtoupper(fgets($client)));
+"#;
+
+/// `host php` running [`PHP_SERVER`] on `uri` with `flags`, its stdout piped.
+fn php_server(uri: &str, flags: &[&str]) -> std::process::Child {
+    host()
+        .arg("php")
+        .args(flags)
+        .args(["-r", PHP_SERVER, "--", uri])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Without `--allow-listen` a guest cannot listen: PHP's own error, and a WARN line that
+/// names the setting.
+#[test]
+fn host_php_listens_only_where_allowed() {
+    let out = php_server("tcp://127.0.0.1:0", &[])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "stream_socket_server(): Unable to connect to tcp://127.0.0.1:0 (Permission denied)"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let log = stderr(&out);
+    assert!(
+        log.contains("WARN\trefused to let the guest listen on 127.0.0.1:0")
+            && log.contains("add `127.0.0.1:0` with --allow-listen"),
+        "{log}"
+    );
+
+    // A grant for one port opens that port, not another.
+    let (granted, other) = (free_port(), free_port());
+    let rule = format!("127.0.0.1:{granted}");
+    let out = php_server(
+        &format!("tcp://127.0.0.1:{other}"),
+        &["--allow-listen", &rule],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("add `127.0.0.1:{other}` with --allow-listen")),
+        "{}",
+        stderr(&out)
+    );
+    let mut server = php_server(&format!("tcp://{rule}"), &["--allow-listen", &rule]);
+    assert_eq!(talk_to(&mut server), rule);
+}
+
+/// With `--allow-listen 127.0.0.1:0` the guest listens on a port the system picks; a native
+/// client and a second `host php` (under `--allow-outbound`) reach it, both ways.
+#[test]
+fn host_php_serves_on_an_allowed_ephemeral_port() {
+    let grant = ["--allow-listen", "127.0.0.1:0"];
+    let mut server = php_server("tcp://127.0.0.1:0", &grant);
+    let address = talk_to(&mut server);
+    assert!(
+        address.starts_with("127.0.0.1:") && !address.ends_with(":0"),
+        "{address}"
+    );
+
+    let mut server = php_server("tcp://127.0.0.1:0", &grant);
+    let address = first_line(&mut server);
+    let client = host()
+        .args(["php", "--allow-outbound", &address, "-r"])
+        .arg(format!(
+            r#"$c = stream_socket_client("tcp://{address}", $e, $s, 10);
+               echo fgets($c); fwrite($c, "from another guest\n"); echo fgets($c);"#
+        ))
+        .output()
+        .unwrap();
+    assert!(client.status.success(), "{}", stderr(&client));
+    assert_eq!(stdout(&client), "hello from php\nFROM ANOTHER GUEST\n");
+    let out = server.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The server's first line: where it listens.
+fn first_line(server: &mut std::process::Child) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    let stdout = server.stdout.as_mut().unwrap();
+    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    String::from_utf8(line).unwrap()
+}
+
+/// Connects to the server natively, checks the exchange both ways, and returns its address.
+fn talk_to(server: &mut std::process::Child) -> String {
+    let address = first_line(server);
+    let mut stream = TcpStream::connect(&address).unwrap_or_else(|e| panic!("{address}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(b"from rust\n").unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "hello from php\nFROM RUST\n");
+    let status = server.wait().unwrap();
+    assert!(status.success());
+    address
+}

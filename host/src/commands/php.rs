@@ -19,6 +19,7 @@ use crate::php;
 #[command(after_help = "Examples:
   host php -r 'var_dump(PHP_INT_SIZE, PHP_VERSION);'
   host php script.php arg1 arg2
+  host php --allow-listen 127.0.0.1:8080 --allow-outbound 127.0.0.1:8080 server.php
   echo '<?php echo 1 + 1;' | host php
   LAMP_PHP_CLI=guests/php/dist/php-cli.wasm host php -v")]
 pub struct PhpCommand {
@@ -29,6 +30,13 @@ pub struct PhpCommand {
 
     #[command(flatten)]
     pub env: GuestFlags,
+
+    /// An address the guest may listen on, as HOST:PORT (repeatable): HOST an IP (127.0.0.1,
+    /// [::1], 0.0.0.0 for every interface) or localhost (the loopback addresses); PORT a
+    /// number, 0 for a free port the system picks, or *. Without it the guest cannot listen.
+    /// `host php` only: Lambda functions and `host serve`'s handlers take no connections.
+    #[arg(long = "allow-listen", value_name = "HOST:PORT")]
+    pub allow_listen: Vec<String>,
 
     /// Arguments for php, as for php-cli.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -45,7 +53,11 @@ impl PhpCommand {
             )
         })?;
         let env = self.env.pairs()?;
-        let policy = std::sync::Arc::new(self.env.outbound()?);
+        let policy = self.env.outbound()?.with_listen(
+            self.allow_listen.iter().map(String::as_str),
+            "--allow-listen",
+        )?;
+        let policy = std::sync::Arc::new(policy);
         // Deep PHP recursion runs on the calling thread's stack: give it room.
         let status = engine::on_guest_stack(move || php::cli::run(&wasm, &self.args, env, policy))?;
         Ok(ExitCode::from(status))

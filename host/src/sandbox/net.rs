@@ -1,4 +1,4 @@
-//! The outbound network policy: where a guest may connect. Deny by default.
+//! The network policy: where a guest may connect, and where it may listen. Deny by default.
 //!
 //! A [`NetPolicy`] is a list of `HOST:PORT` rules (`--allow-outbound`, repeatable, for `host
 //! run`, `serve` and `php`; `LAMP_ALLOW_OUTBOUND`, comma-separated, for the bootstrap). HOST
@@ -10,7 +10,11 @@
 //!   got by looking that name up; an IP or network rule allows the address itself.
 //! - Name lookups of allowed names only. Another name is never sent to a resolver (a lookup
 //!   is a way out too: DNS carries data); the guest gets "unknown host".
-//! - No UDP, no listening sockets.
+//! - No UDP. No listening sockets, but where a listen rule allows (`--allow-listen`, `host php`
+//!   only: Lambda functions and `host serve`'s handlers answer invocations and take no
+//!   connections): HOST is an IP (`127.0.0.1`, `[::1]`, `0.0.0.0` for every interface) or
+//!   `localhost` (the loopback addresses, and the guest may look the name up); PORT a number,
+//!   `0` for a port the system picks, or `*`. A listening socket accepts whoever reaches it.
 //! - Never, whatever the rules say: the instance metadata service (169.254.0.0/16, the
 //!   link-local range it lives in, and `fd00:ec2::254`) and the Runtime API's address. A guest
 //!   with those could read the function's credentials or answer other invocations.
@@ -41,6 +45,8 @@ pub const ENV_VAR: &str = "LAMP_ALLOW_OUTBOUND";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetPolicy {
     rules: Vec<Rule>,
+    /// Where the guest may listen (`--allow-listen`); empty: nowhere.
+    listen: Vec<Rule>,
     /// Exact addresses that are never reachable (the Runtime API's).
     never: Vec<SocketAddr>,
 }
@@ -65,14 +71,21 @@ enum HostPattern {
 impl NetPolicy {
     /// The policy of `--allow-outbound` values (`flag` names the setting in errors).
     pub fn parse<'a>(specs: impl IntoIterator<Item = &'a str>, flag: &str) -> Result<Self> {
-        let rules = specs
-            .into_iter()
-            .map(|spec| Rule::parse(spec).map_err(|e| anyhow!("{flag} `{spec}`: {e}")))
-            .collect::<Result<_>>()?;
         Ok(Self {
-            rules,
-            never: Vec::new(),
+            rules: Rule::parse_all(specs, flag, Use::Connect)?,
+            ..Self::default()
         })
+    }
+
+    /// This policy with the listen rules of `--allow-listen` values (`flag` names the setting).
+    pub fn with_listen<'a>(
+        mut self,
+        specs: impl IntoIterator<Item = &'a str>,
+        flag: &str,
+    ) -> Result<Self> {
+        self.listen
+            .extend(Rule::parse_all(specs, flag, Use::Listen)?);
+        Ok(self)
     }
 
     /// The policy of a comma-separated list (`LAMP_ALLOW_OUTBOUND`); empty entries are skipped.
@@ -86,6 +99,7 @@ impl NetPolicy {
     /// This policy with `other`'s rules too (and what either never reaches).
     pub fn with(mut self, other: NetPolicy) -> Self {
         self.rules.extend(other.rules);
+        self.listen.extend(other.listen);
         self.never.extend(other.never);
         self
     }
@@ -100,6 +114,25 @@ impl NetPolicy {
     fn allows_name(&self, name: &str) -> bool {
         let name = normal_name(name);
         self.rules.iter().any(|rule| rule.host.matches_name(&name))
+            || self.listen.iter().any(|rule| rule.host.matches_name(&name))
+    }
+
+    /// Whether the guest may bind (`bind`) or put in listening mode a socket on `addr`. A
+    /// listen check gets the bound address, so a port-0 rule allows the port the system
+    /// picked at the bind it allowed.
+    fn allows_listen(&self, addr: SocketAddr, bind: bool) -> bool {
+        let ip = addr.ip().to_canonical();
+        self.listen.iter().any(|rule| {
+            let port = match rule.port {
+                None => true,
+                Some(0) => !bind || addr.port() == 0,
+                Some(port) => port == addr.port(),
+            };
+            port && match &rule.host {
+                HostPattern::Name(_) => ip.is_loopback(),
+                host => host.matches_ip(ip),
+            }
+        })
     }
 
     /// Whether the guest may connect to `addr`; `looked_up` are the names the guest resolved
@@ -130,36 +163,90 @@ impl NetPolicy {
 }
 
 impl fmt::Display for NetPolicy {
+    /// The outbound rules (the listen rules: [`NetPolicy::listen_rules`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.rules.is_empty() {
-            return f.write_str("none");
-        }
-        let rules: Vec<String> = self.rules.iter().map(Rule::to_string).collect();
-        f.write_str(&rules.join(","))
+        f.write_str(&list(&self.rules))
     }
 }
 
+impl NetPolicy {
+    /// The listen rules, as `--allow-listen` takes them, or `none`.
+    pub fn listen_rules(&self) -> String {
+        list(&self.listen)
+    }
+}
+
+fn list(rules: &[Rule]) -> String {
+    if rules.is_empty() {
+        return "none".to_string();
+    }
+    let rules: Vec<String> = rules.iter().map(Rule::to_string).collect();
+    rules.join(",")
+}
+
+/// What a rule is for: the two take the same `HOST:PORT`, narrowed for listening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Connect,
+    Listen,
+}
+
 impl Rule {
-    fn parse(spec: &str) -> Result<Self> {
+    fn parse_all<'a>(
+        specs: impl IntoIterator<Item = &'a str>,
+        flag: &str,
+        usage: Use,
+    ) -> Result<Vec<Self>> {
+        specs
+            .into_iter()
+            .map(|spec| Rule::parse(spec, usage).map_err(|e| anyhow!("{flag} `{spec}`: {e}")))
+            .collect()
+    }
+
+    fn parse(spec: &str, usage: Use) -> Result<Self> {
+        let example = match usage {
+            Use::Connect => {
+                "db.internal:3306, 10.0.0.0/16:5432, [fd00::1]:443, *.amazonaws.com:443"
+            }
+            Use::Listen => "127.0.0.1:8080, [::1]:0, localhost:*",
+        };
         let (host, port) = spec
             .rsplit_once(':')
             .filter(|(host, _)| !host.is_empty() && (!host.contains(':') || host.ends_with(']')))
-            .ok_or_else(|| {
-                anyhow!("expected HOST:PORT (e.g. db.internal:3306, 10.0.0.0/16:5432, [fd00::1]:443, *.amazonaws.com:443)")
-            })?;
+            .ok_or_else(|| anyhow!("expected HOST:PORT (e.g. {example})"))?;
+        // Port 0 asks the system for a free port: a listener's, never a destination.
+        let (lowest, ports) = match usage {
+            Use::Connect => (1, "1-65535, or *"),
+            Use::Listen => (0, "0-65535 (0: any free one the system picks), or *"),
+        };
         let port = match port {
             "*" => None,
             port => Some(
                 port.parse::<u16>()
                     .ok()
-                    .filter(|p| *p != 0)
-                    .ok_or_else(|| anyhow!("`{port}` is not a port (1-65535, or *)"))?,
+                    .filter(|p| *p >= lowest)
+                    .ok_or_else(|| anyhow!("`{port}` is not a port ({ports})"))?,
             ),
         };
-        Ok(Self {
-            host: HostPattern::parse(host)?,
-            port,
-        })
+        let host = match (usage, HostPattern::parse(host)?) {
+            // A connection to the unspecified address reaches the local host.
+            (Use::Connect, HostPattern::Net(ip, prefix)) => {
+                HostPattern::Net(effective_ip(ip), prefix)
+            }
+            (Use::Connect, host) => host,
+            (Use::Listen, HostPattern::Net(ip, prefix)) if prefix == max_prefix(ip) => {
+                HostPattern::Net(ip, prefix)
+            }
+            (Use::Listen, HostPattern::Name(name)) if name == "localhost" => {
+                HostPattern::Name(name)
+            }
+            (Use::Listen, _) => {
+                bail!(
+                    "`{host}` is not an IP address or `localhost`: a guest listens on its own addresses"
+                )
+            }
+        };
+        Ok(Self { host, port })
     }
 }
 
@@ -198,7 +285,8 @@ impl HostPattern {
             None => (bare, None),
         };
         if let Ok(ip) = IpAddr::from_str(addr) {
-            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let ip = ip.to_canonical();
+            let max = max_prefix(ip);
             let prefix = match prefix {
                 None => max,
                 Some(p) => p
@@ -207,7 +295,7 @@ impl HostPattern {
                     .filter(|p| *p <= max)
                     .ok_or_else(|| anyhow!("`/{p}` is not a prefix length (0-{max})"))?,
             };
-            return Ok(Self::Net(effective_ip(ip), prefix));
+            return Ok(Self::Net(ip, prefix));
         }
         if prefix.is_some() {
             bail!("`{bare}` is not an IP network (e.g. 10.0.0.0/16)");
@@ -265,6 +353,10 @@ fn effective_ip(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     }
+}
+
+fn max_prefix(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() { 32 } else { 128 }
 }
 
 fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
@@ -338,19 +430,15 @@ impl Outbound {
 
     fn check(&self, addr: SocketAddr, usage: SocketAddrUse) -> bool {
         match usage {
-            // A connect binds the socket implicitly to the unspecified address first.
+            // A connect binds the socket implicitly to the unspecified address first (and
+            // so may an explicit bind there: listening on it is checked all the same).
             SocketAddrUse::TcpBind => {
                 let implicit = addr.ip().is_unspecified() && addr.port() == 0;
-                if !implicit {
-                    self.warn_once(
-                        format!("listen {addr}"),
-                        format!(
-                            "refused to let the guest listen on {addr}: guests may only connect out"
-                        ),
-                    );
-                }
-                implicit
+                implicit || self.check_listen(addr, true)
             }
+            SocketAddrUse::TcpListen => self.check_listen(addr, false),
+            // The listener passed its checks: it takes whoever reaches its address.
+            SocketAddrUse::TcpAccept => !self.policy.listen.is_empty(),
             SocketAddrUse::TcpConnect => {
                 let names = self
                     .resolved
@@ -389,11 +477,28 @@ impl Outbound {
                     }
                 }
             }
-            // No servers: a guest answers its invocation, it does not take connections.
-            SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
             // UDP is off in the WASI context; refused here too should that change.
             _ => false,
         }
+    }
+
+    /// Whether the guest may bind (`bind`) or listen on `addr`; a WARN when not.
+    fn check_listen(&self, addr: SocketAddr, bind: bool) -> bool {
+        if self.policy.allows_listen(addr, bind) {
+            return true;
+        }
+        let ip = addr.ip().to_canonical();
+        let rule = SocketAddr::new(ip, addr.port());
+        self.warn_once(
+            format!("listen {rule}"),
+            format!(
+                "refused to let the guest listen on {rule}: not allowed (allowed: {}); to allow \
+                 it, add `{rule}` with --allow-listen (host php only: Lambda functions and \
+                 host serve's handlers take no connections)",
+                self.policy.listen_rules()
+            ),
+        );
+        false
     }
 
     /// The addresses of `host:port` the guest may connect to, for a connection the host makes
@@ -676,6 +781,76 @@ mod tests {
             p.allows(addr("[::ffff:10.0.0.1]:5432"), &[]),
             Verdict::Allowed
         );
+    }
+
+    fn listen(rules: &[&str]) -> NetPolicy {
+        NetPolicy::default()
+            .with_listen(rules.iter().copied(), "--allow-listen")
+            .unwrap()
+    }
+
+    #[test]
+    fn listen_rules_parse_and_print_back() {
+        let p = listen(&["127.0.0.1:0", "[::1]:8080", "localhost:*", "0.0.0.0:80"]);
+        assert_eq!(
+            p.listen_rules(),
+            "127.0.0.1:0,[::1]:8080,localhost:*,0.0.0.0:80"
+        );
+        assert_eq!(p.to_string(), "none", "no outbound rule comes with them");
+        assert_eq!(NetPolicy::default().listen_rules(), "none");
+        for bad in [
+            "127.0.0.1",
+            "*:80",
+            "db.internal:80",
+            "*.example.com:80",
+            "10.0.0.0/8:80",
+            "127.0.0.1:x",
+            "127.0.0.1:65536",
+        ] {
+            let err = NetPolicy::default()
+                .with_listen([bad], "--allow-listen")
+                .unwrap_err();
+            assert!(
+                err.to_string().starts_with("--allow-listen"),
+                "{bad}: {err}"
+            );
+        }
+        // Port 0 is a listener's only.
+        assert!(NetPolicy::parse(["127.0.0.1:0"], "f").is_err());
+    }
+
+    #[test]
+    fn listening_is_allowed_on_the_granted_address_and_port_only() {
+        let p = listen(&["127.0.0.1:8080", "[::1]:0"]);
+        assert!(p.allows_listen(addr("127.0.0.1:8080"), true));
+        assert!(p.allows_listen(addr("127.0.0.1:8080"), false));
+        assert!(!p.allows_listen(addr("127.0.0.1:8081"), true));
+        assert!(!p.allows_listen(addr("127.0.0.1:0"), true));
+        assert!(
+            !p.allows_listen(addr("0.0.0.0:8080"), true),
+            "not every interface"
+        );
+        assert!(!p.allows_listen(addr("10.0.0.1:8080"), true));
+        // Port 0: binds to 0 only, then listens on whatever the system picked.
+        assert!(p.allows_listen(addr("[::1]:0"), true));
+        assert!(!p.allows_listen(addr("[::1]:4000"), true));
+        assert!(p.allows_listen(addr("[::1]:4000"), false));
+        assert!(!p.allows_listen(addr("127.0.0.1:4000"), false));
+        // An IPv4-mapped IPv6 address is its IPv4 address.
+        assert!(p.allows_listen(addr("[::ffff:127.0.0.1]:8080"), true));
+        assert!(!NetPolicy::default().allows_listen(addr("127.0.0.1:8080"), true));
+    }
+
+    #[test]
+    fn localhost_means_the_loopback_addresses_and_may_be_looked_up() {
+        let p = listen(&["localhost:*"]);
+        for ok in ["127.0.0.1:1", "127.0.0.2:31337", "[::1]:0"] {
+            assert!(p.allows_listen(addr(ok), true), "{ok}");
+        }
+        assert!(!p.allows_listen(addr("0.0.0.0:1"), true));
+        assert!(p.allows_name("localhost"));
+        assert!(!p.allows_name("example.com"));
+        assert!(!listen(&["127.0.0.1:*"]).allows_name("localhost"));
     }
 
     #[test]
