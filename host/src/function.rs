@@ -212,7 +212,8 @@ pub struct InitTimings {
     pub link: Duration,
     /// Finding (or building) the PHP snapshot with the function's code, when asked for.
     pub snapshot: Duration,
-    /// Preparing the sandbox template (the guests' /tmp, environment, directories).
+    /// Preparing the sandbox template (the guests' /tmp, environment, directories): beside
+    /// `load` on the linker's thread, unless a PHP snapshot is built (which runs in it).
     pub sandbox: Duration,
 }
 
@@ -243,30 +244,48 @@ impl Function {
         })
         .map_err(|e| InitError::new(types::SANDBOX, format!("{e:#}")))?;
         timings.engine = lap();
-        // WASI's linker needs only the engine: built on another thread while this one maps
-        // the code (on 2 cores, its ~0.3 ms leave the cold start).
-        let (prepared, linker) = std::thread::scope(|scope| {
-            let linker = scope.spawn(|| HandlerComponent::linker(&engine));
+        // What needs only the settings is made on a second thread while this one maps the
+        // code (on 2 cores, it leaves the cold start): WASI's linker (~0.3 ms) and the sandbox
+        // template (~0.1 ms), unless a PHP snapshot is built here, which runs PHP in it.
+        let sandbox_here = spec.php_snapshot.is_some();
+        let (prepared, beside) = std::thread::scope(|scope| {
+            let beside = scope.spawn(|| {
+                let sandbox =
+                    (!sandbox_here).then(|| prepare_sandbox(&spec, &resolved, &task_root));
+                (HandlerComponent::linker(&engine), sandbox)
+            });
             let prepared = (|| {
-                let guest_tmp = guest_tmp()?;
-                let sandbox = sandbox_template(&spec, &resolved, &task_root, guest_tmp.path());
-                timings.sandbox = lap();
-                let snapshot = php_snapshot(&spec, &resolved, &engine, &task_root, &sandbox);
+                let here = sandbox_here
+                    .then(|| prepare_sandbox(&spec, &resolved, &task_root))
+                    .transpose()?;
+                lap();
+                let build = spec.php_snapshot.zip(here.as_ref().map(|s| &s.config));
+                let snapshot = php_snapshot(&spec, &resolved, &engine, &task_root, build);
                 timings.snapshot = lap();
                 let loaded = match snapshot {
                     Some(loaded) => loaded,
                     None => loader::load(&engine, resolved.component_path(), spec.cache.as_ref())?,
                 };
                 timings.load = lap();
-                Ok::<_, InitError>((guest_tmp, sandbox, loaded))
+                Ok::<_, InitError>((here, loaded))
             })();
-            let linker = linker
+            let beside = beside
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (prepared, linker)
+            (prepared, beside)
         });
-        let (guest_tmp, sandbox, loaded) = prepared?;
+        let (here, loaded) = prepared?;
+        let (linker, sandbox_beside) = beside;
         let linker = linker?;
+        let PreparedSandbox {
+            tmp: guest_tmp,
+            config: sandbox,
+            took,
+        } = match here {
+            Some(prepared) => prepared,
+            None => sandbox_beside.expect("prepared beside when not here")?,
+        };
+        timings.sandbox = took;
         tracing::debug!(load_ms = timings.load.as_secs_f64() * 1e3, "{}", loaded.how);
         let handler = HandlerComponent::link(&linker, loaded.component, &loaded.path)?;
         timings.link = lap();
@@ -529,15 +548,15 @@ fn php_snapshot(
     resolved: &Resolved,
     engine: &wasmtime::Engine,
     task_root: &Path,
-    sandbox: &SandboxConfig,
+    build: Option<(Validate, &SandboxConfig)>,
 ) -> Option<loader::Loaded> {
     let Resolved::Php(php) = resolved else {
         return None;
     };
-    let found = match spec.php_snapshot {
+    let found = match build {
         // The one `host compile` made at deploy time, if any (the bootstrap, `host run`).
         None => snapshot::prebuilt(engine, task_root, GUEST_TASK_ROOT)?,
-        Some(validate) => build_php_snapshot(spec, php, engine, sandbox, validate)?,
+        Some((validate, sandbox)) => build_php_snapshot(spec, php, engine, sandbox, validate)?,
     };
     match found {
         Ok((component, path)) => Some(loader::Loaded {
@@ -611,6 +630,28 @@ fn build_php_snapshot(
 }
 
 /// The guests' private /tmp: a fresh folder under `$TMPDIR/lamp`, removed with the function.
+/// The guests' /tmp and the sandbox template, and how long they took.
+struct PreparedSandbox {
+    tmp: tempfile::TempDir,
+    config: SandboxConfig,
+    took: Duration,
+}
+
+fn prepare_sandbox(
+    spec: &FunctionSpec,
+    resolved: &Resolved,
+    task_root: &Path,
+) -> Result<PreparedSandbox, InitError> {
+    let started = Instant::now();
+    let tmp = guest_tmp()?;
+    let config = sandbox_template(spec, resolved, task_root, tmp.path());
+    Ok(PreparedSandbox {
+        tmp,
+        config,
+        took: started.elapsed(),
+    })
+}
+
 fn guest_tmp() -> Result<tempfile::TempDir, InitError> {
     let root = std::env::temp_dir().join("lamp");
     std::fs::create_dir_all(&root)
