@@ -5,6 +5,15 @@
 # does not pass, or a listed test that now passes, fails this script. The same tests then run
 # on native php8.2, for the side-by-side figures (native's results decide nothing).
 #
+# Test infrastructure for the guest's tests only (never in a deployment): the suites whose
+# helpers are servers in child processes get what WASI lacks from native helpers this script
+# starts. ext/curl's: one `php -S` (below). ext/openssl's, ext/mysqli's and
+# ext/standard/tests/network's: a process bridge (phpt-proc-bridge.php, native php8.2 on
+# 127.0.0.1) and a proc_open() of userland (phpt-proc-open.php, prepended to their tests) that
+# has it start a child PHP, which is this wrapper again (`host php`), so both ends of a test
+# are our PHP; the tests of those suites may connect to loopback, the children may also listen
+# on an ephemeral loopback port, and network's tests on any loopback port (their own servers).
+#
 # Usage: guests/php/run-phpt.sh [run-tests.php test paths...]   (default: $DEFAULT_TESTS below)
 # Env:   LAMP_HOST  the host binary (default <repo>/target/debug/host)
 #        LAMP_PHPT_ALLOW_OUTBOUND  comma-separated --allow-outbound rules for the PHP under
@@ -44,8 +53,14 @@ command -v php8.2 >/dev/null || die "php8.2 (native) is needed to drive run-test
 work=$(mktemp -d "${TMPDIR:-/tmp}/lamp-phpt.XXXXXX")
 [[ -n ${LAMP_PHPT_KEEP:-} ]] && echo "run-phpt: run-tests.php's logs (run-tests.log, native.log) are kept in $work"
 curl_server=
+bridge=
 cleanup() {
   [[ -n $curl_server ]] && kill "$curl_server" 2>/dev/null
+  # The bridge kills its children (process groups of their own) on TERM; bounded wait.
+  if [[ -n $bridge ]]; then
+    kill "$bridge" 2>/dev/null
+    timeout 5 tail --pid="$bridge" -f /dev/null || kill -9 "$bridge" 2>/dev/null
+  fi
   [[ -n ${LAMP_PHPT_KEEP:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -96,6 +111,24 @@ INC
   done
 fi
 
+# ext/openssl's TLS tests (ServerClientTestCase.inc) and ext/mysqli's protocol tests
+# (fake_server.inc) start their server as a second PHP through proc_open, which WASI has not:
+# the process bridge starts it for them (see the top). The wrapper gives their tests
+# phpt-proc-open.php as auto_prepend_file (in place of run-tests.php's empty one); its copy and
+# the bridge's address are in $work/proc, which the guest sees under /tmp.
+if printf '%s\n' "${tests[@]}" | grep -q -E '^ext/(openssl|mysqli)|^ext/standard/tests/network'; then
+  mkdir -p "$work/proc"
+  cp "$HERE/phpt-proc-open.php" "$work/proc/"
+  php8.2 -n "$HERE/phpt-proc-bridge.php" "$work/php" "$work/proc/bridge-address" \
+    </dev/null >/dev/null 2>"$work/proc/bridge.log" &
+  bridge=$!
+  for _ in $(seq 100); do
+    [[ -s $work/proc/bridge-address ]] && break
+    sleep 0.1
+  done
+  [[ -s $work/proc/bridge-address ]] || die "the process bridge did not start: $(cat "$work/proc/bridge.log")"
+fi
+
 # run-tests' timeout kills only its `sh -c` child, which leaves the guest running on its own
 # (tests/lang/045.phpt loops forever without timer signals): timeout(1) bounds every run, and
 # passes on the TERM when it is killed itself.
@@ -119,9 +152,28 @@ cat >"$work/php" <<WRAP
 #!/usr/bin/env bash
 env=()
 while IFS= read -r -d '' kv; do
-  case \$kv in SHLVL=* | _=* | PWD=* | OLDPWD=*) continue ;; esac
+  case \$kv in SHLVL=* | _=* | PWD=* | OLDPWD=* | LAMP_PHPT_CHILD=*) continue ;; esac
   env+=(--env "\$kv")
 done < <(env -0 | LC_ALL=C sort -z | LC_ALL=C comm -z -23 - "$work/env0")
+args=("\$@")
+grants=()
+case " \$* " in
+  *" $SRC/ext/openssl/tests/"* | *" $SRC/ext/mysqli/tests/"* | *" $SRC/ext/standard/tests/network/"*)
+    # Not under a test's own open_basedir, which would refuse it (those start no process).
+    if [[ " \$* " != *" open_basedir="[!\ ]* ]]; then
+      for i in "\${!args[@]}"; do
+        [[ \${args[i]} == auto_prepend_file= ]] && args[i]=auto_prepend_file=/tmp/${work##*/}/proc/phpt-proc-open.php
+      done
+    fi
+    grants+=(--allow-outbound '127.0.0.1:*' --allow-outbound '[::1]:*')
+    if [[ -n \${LAMP_PHPT_CHILD:-} ]]; then
+      grants+=(--allow-listen 127.0.0.1:0 --allow-listen '[::1]:0')
+    fi
+    case " \$* " in *" $SRC/ext/standard/tests/network/"*) grants+=(--allow-listen 'localhost:*') ;; esac ;;
+esac
+# The test's own stdio (phpt-proc-open.php: a child's STDERR is the test's, as natively).
+((\${#grants[@]})) && args=(-d "lamp_phpt_stdio=/proc/\$\$/fd" "\${args[@]}")
+set -- "\${args[@]}"
 case " \$* " in
   *" $SRC/ext/curl/tests/"*)
     timeout -k 5 70 "$HOST" php --php-cli "$CLI" ${allow[*]} ${curl_allow[*]} "\${env[@]}" \
@@ -129,8 +181,13 @@ case " \$* " in
       grep --line-buffered -a -v -P '^\S+\tphp\tWARN\trefused '
     exit "\${PIPESTATUS[0]}" ;;
 esac
+# A child of the process bridge writes its stderr straight to the test's (the fake MySQL
+# server's log lines interleave with the test's output, as natively): no filter in between.
+if [[ -n \${LAMP_PHPT_CHILD:-} ]]; then
+  exec timeout -k 5 70 "$HOST" php --php-cli "$CLI" ${allow[*]} "\${grants[@]}" "\${env[@]}" "\$@"
+fi
 {
-  timeout -k 5 70 "$HOST" php --php-cli "$CLI" ${allow[*]} "\${env[@]}" "\$@" 2>&1 1>&3 3>&- |
+  timeout -k 5 70 "$HOST" php --php-cli "$CLI" ${allow[*]} "\${grants[@]}" "\${env[@]}" "\$@" 2>&1 1>&3 3>&- |
     grep --line-buffered -a -v -P '^\S+\tphp\tWARN\trefused ' >&2
   status=\${PIPESTATUS[0]}
 } 3>&1
