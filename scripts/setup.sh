@@ -19,6 +19,7 @@ APT_PACKAGES=(
   adminer                                                # a real app under host serve against the private MariaDB (tests/it/apps.rs)
   wordpress wordpress-theme-twentytwentythree            # a second real app under host serve, its default theme (tests/it/apps.rs)
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
+  curl patch                                             # wasmtime's crate and our patches to it (below)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
   qemu-user-static                                       # runs it (and compiles its php.cwasm)
   dpkg-dev                                               # apt-get source
@@ -57,3 +58,37 @@ done
 
 # cfn-lint validates layer/template.yaml (tests/it/layers.rs).
 cfn-lint --version >/dev/null 2>&1 || { echo "setup: installing cfn-lint"; python3 -m pip install -q cfn-lint; }
+
+# wasmtime with our patches (patches/wasmtime/, each says what and why): Cargo.toml's
+# [patch.crates-io] builds it from vendor/wasmtime, which is made here from the crate crates.io
+# serves (cargo's download cache when it has it), checked against the sha256 Cargo.lock had for
+# it, with the patches applied; made again only when the version or a patch changes.
+WASMTIME_VERSION=48.0.8
+WASMTIME_SHA256=a2afcadb2e7d0417cb8f3f322c66eff49338b288f22290c0ca0bd3e9570732aa
+vendor_wasmtime() {
+  local root dest key tmp crate p
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  dest=$root/vendor/wasmtime
+  key=$( { echo "$WASMTIME_VERSION $WASMTIME_SHA256"; cat "$root"/patches/wasmtime/*.patch; } | sha256sum | cut -c1-16)
+  [[ -f $dest/.lamp-vendored && $(cat "$dest/.lamp-vendored") == "$key" ]] && return
+  echo "setup: vendoring wasmtime $WASMTIME_VERSION with patches/wasmtime/ into vendor/wasmtime"
+  tmp=$(mktemp -d)
+  crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"wasmtime-$WASMTIME_VERSION.crate" 2>/dev/null | head -n1 || true)
+  if [[ -z $crate ]] || ! echo "$WASMTIME_SHA256  $crate" | sha256sum -c --quiet 2>/dev/null; then
+    crate=$tmp/wasmtime.crate
+    curl -sSfL --retry 3 -o "$crate" "https://static.crates.io/crates/wasmtime/wasmtime-$WASMTIME_VERSION.crate"
+    echo "$WASMTIME_SHA256  $crate" | sha256sum -c --quiet ||
+      { echo "setup: error: wasmtime-$WASMTIME_VERSION.crate from crates.io does not have the sha256 pinned in scripts/setup.sh" >&2; exit 1; }
+  fi
+  tar -xzf "$crate" -C "$tmp"
+  for p in "$root"/patches/wasmtime/*.patch; do
+    patch -s -p1 -d "$tmp/wasmtime-$WASMTIME_VERSION" <"$p" ||
+      { echo "setup: error: $p does not apply to wasmtime $WASMTIME_VERSION" >&2; exit 1; }
+  done
+  echo "$key" >"$tmp/wasmtime-$WASMTIME_VERSION/.lamp-vendored"
+  rm -rf "$dest"
+  mkdir -p "$root/vendor"
+  mv "$tmp/wasmtime-$WASMTIME_VERSION" "$dest"
+  rm -rf "$tmp"
+}
+vendor_wasmtime

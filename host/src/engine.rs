@@ -43,11 +43,10 @@ const MAX_DENSE_IMAGE_BYTES: u64 = 1 << 30;
 /// large (a PHP invocation dirties a few hundred KiB; 16 MiB covers a busy one). Without
 /// it the whole range is copied back after every instance, so it stays small.
 ///
-/// wasmtime 48 copies back at most 32 runs of dirty pages and decommits everything after the
-/// 32nd (its `reset_with_pagemap`; wasmtime#14357 proposes to lift that). A PHP page under
-/// `host serve` dirties ~40 runs, so its last few pages (the request's heap, at the top) are
-/// faulted in again by every instance: ~16 page faults a request, a fifth of the process's
-/// time on a small page (BENCHMARKS.md). A larger value changes nothing there.
+/// wasmtime 48 alone copies back at most 32 runs of dirty pages and decommits everything
+/// after the 32nd, so a page that dirties more (Adminer's login page, a Twig page) faulted
+/// hundreds of pages in again in every instance; our wasmtime (patches/wasmtime/) scans on
+/// past 32 runs, up to this budget.
 fn linear_memory_keep_resident() -> usize {
     if kernel_has_pagemap_scan() {
         16 << 20

@@ -160,6 +160,19 @@ impl Serve {
         format!("{}{path}", self.base)
     }
 
+    /// The server's minor page faults so far (all its threads), from /proc.
+    pub(crate) fn minor_faults(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Field 10, counted after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        fields[7].parse().unwrap()
+    }
+
     pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
