@@ -400,3 +400,46 @@ fn talk_to(server: &mut std::process::Child) -> String {
     assert!(status.success());
     address
 }
+
+/// No UDP: a datagram socket is refused its first use, with a WARN. Making one is allowed, as
+/// PHP probes for IPv6 with it (a refusal there turned IPv6 off for the whole process, and
+/// `[::1]` was unreachable even where allowed): the IPv6 loopback is reachable where allowed.
+#[test]
+fn host_php_has_no_udp_and_reaches_an_allowed_ipv6_address() {
+    let php = |flags: &[&str], code: &str| {
+        let out = host()
+            .arg("php")
+            .args(flags)
+            .args(["-r", code])
+            .output()
+            .unwrap();
+        (stdout(&out), stderr(&out))
+    };
+    let (udp, log) = php(
+        &["--allow-outbound", "127.0.0.1:*"],
+        r#"$s = @stream_socket_client("udp://127.0.0.1:9", $errno, $error);
+           echo $s ? (@fwrite($s, "datagram") ? "sent" : "not sent") : "error: $error";"#,
+    );
+    assert!(
+        udp.starts_with("error:") || udp == "not sent",
+        "{udp}\n{log}"
+    );
+    assert!(log.contains("the sandbox has no UDP"), "{log}");
+
+    let Ok(listener) = TcpListener::bind("[::1]:0") else {
+        eprintln!("skipped the IPv6 half: this machine has no IPv6 loopback");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.write_all(b"hello over IPv6\n");
+        }
+    });
+    let code = format!(
+        r#"$s = stream_socket_client("tcp://[::1]:{port}", $errno, $error, 10);
+           echo $s ? fgets($s) : "error: $error";"#
+    );
+    let (reached, log) = php(&["--allow-outbound", &format!("[::1]:{port}")], &code);
+    assert_eq!(reached, "hello over IPv6\n", "{log}");
+}

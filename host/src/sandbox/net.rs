@@ -10,9 +10,9 @@
 //!   got by looking that name up; an IP or network rule allows the address itself.
 //! - Name lookups of allowed names only. Another name is never sent to a resolver (a lookup
 //!   is a way out too: DNS carries data); the guest gets "unknown host".
-//! - No UDP. No listening sockets, but where a listen rule allows (`--allow-listen`, `host php`
-//!   only: Lambda functions and `host serve`'s handlers answer invocations and take no
-//!   connections): HOST is an IP (`127.0.0.1`, `[::1]`, `0.0.0.0` for every interface) or
+//! - No UDP (a UDP socket may be made, never bound, sent from or received on). No listening
+//!   sockets, but where a listen rule allows (`--allow-listen`, `host php` only: Lambda
+//!   functions and `host serve`'s handlers answer invocations and take no connections): HOST is an IP (`127.0.0.1`, `[::1]`, `0.0.0.0` for every interface) or
 //!   `localhost` (the loopback addresses, and the guest may look the name up); PORT a number,
 //!   `0` for a port the system picks, or `*`. A listening socket accepts whoever reaches it.
 //! - Never, whatever the rules say: the instance metadata service (169.254.0.0/16, the
@@ -419,7 +419,10 @@ impl Outbound {
     /// that says how to allow it.
     pub fn configure(self: &Arc<Self>, wasi: &mut WasiCtxBuilder) {
         let outbound = self.clone();
-        wasi.allow_udp(false)
+        // A UDP socket may be made, not used (below): PHP makes one to probe for IPv6 and
+        // takes a refusal there for "no IPv6 here", which then keeps it from `[::1]` and from
+        // a name's IPv6 addresses even where the policy allows them.
+        wasi.allow_udp(true)
             .allow_tcp(true)
             .allow_ip_name_lookup(true)
             .socket_addr_check(move |addr, usage| {
@@ -477,8 +480,18 @@ impl Outbound {
                     }
                 }
             }
-            // UDP is off in the WASI context; refused here too should that change.
-            _ => false,
+            // No UDP: no bind (explicit, or the implicit one of a first send), no datagram in
+            // or out.
+            SocketAddrUse::UdpBind | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+                self.warn_once(
+                    format!("udp {addr}"),
+                    format!(
+                        "refused a UDP socket of the guest ({addr}): the sandbox has no UDP \
+                         (TCP connections only, where --allow-outbound or {ENV_VAR} allows)"
+                    ),
+                );
+                false
+            }
         }
     }
 
