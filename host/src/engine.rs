@@ -403,11 +403,20 @@ pub fn on_guest_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// runtime (`host run`, the tests) of what must run inside one (a handler invocation, whose
 /// host calls use tokio's timers and I/O).
 pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    Ok(guest_runtime()?.block_on(future))
+}
+
+/// A runtime for one guest run by `block_on` on this thread. Its one worker thread drives the
+/// I/O and timers while the guest computes: a guest that polls a non-blocking socket in a loop
+/// (a TLS handshake, `while (0 === stream_socket_enable_crypto(...))`) makes host calls that
+/// never wait, and on a runtime of this thread alone the readiness of its socket would never
+/// be updated, so the loop would never end.
+pub fn guest_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
-        .context("failed to start the async runtime")?;
-    Ok(runtime.block_on(future))
+        .context("failed to start the async runtime")
 }
 
 #[cfg(test)]

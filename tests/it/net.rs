@@ -443,3 +443,39 @@ fn host_php_has_no_udp_and_reaches_an_allowed_ipv6_address() {
     let (reached, log) = php(&["--allow-outbound", &format!("[::1]:{port}")], &code);
     assert_eq!(reached, "hello over IPv6\n", "{log}");
 }
+
+/// A guest that polls a non-blocking socket in a loop, never waiting in a host call (as a
+/// non-blocking TLS handshake does: `while (0 === stream_socket_enable_crypto(...))`), sees
+/// data arrive: the host's I/O runs beside it. Under `host php` it did not, and such a loop
+/// never ended.
+#[test]
+fn host_php_sees_data_arrive_while_it_polls_without_waiting() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            std::thread::sleep(Duration::from_millis(200));
+            let _ = stream.write_all(b"late\n");
+            std::thread::sleep(Duration::from_secs(5));
+        }
+    });
+    let code = format!(
+        r#"$s = stream_socket_client("tcp://127.0.0.1:{port}", $errno, $error, 5);
+           stream_set_blocking($s, false);
+           $started = microtime(true);
+           $polls = 0;
+           while (($data = fread($s, 100)) === '' && microtime(true) - $started < 10) {{ $polls++; }}
+           echo $data === '' ? "nothing after $polls polls" : $data;"#
+    );
+    let out = host()
+        .arg("php")
+        .args([
+            "--allow-outbound",
+            &format!("127.0.0.1:{port}"),
+            "-r",
+            &code,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "late\n", "{}", stderr(&out));
+}

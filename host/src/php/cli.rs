@@ -87,11 +87,7 @@ pub fn run_command(
     // The engine interrupts on epochs (for Lambda deadlines); a CLI run has no deadline.
     store.set_epoch_deadline(u64::MAX / 2);
     let linker = linker(engine)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start a tokio runtime")?;
-    let outcome = runtime.block_on(async {
+    let outcome = crate::engine::guest_runtime()?.block_on(async {
         let instance = linker
             .instantiate_async(&mut store, component)
             .await
