@@ -45,8 +45,10 @@ test: setup php layers
 # The Lambda layers and example functions, for x86_64 and arm64, as deterministic zips in dist/
 # (layer/README.md). The bootstraps' embedded paths (panic locations) are remapped so that any
 # checkout, wherever it and cargo's registry are, builds byte-identical zips; both targets in
-# one cargo run share its build scripts.
-LAYER_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/lamp --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo
+# one cargo run share its build scripts. The bootstraps are static executables at a fixed
+# address, not static-pie: no ~25,000 relocations to apply and 110 fewer page faults at each
+# cold start (~0.2 ms; layer/README.md says what it trades).
+LAYER_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/lamp --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo -C relocation-model=static
 LAYER_TARGETS := --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
 layers: setup php
 	RUSTFLAGS="$(LAYER_RUSTFLAGS)" $(CARGO) build --profile layer $(LAYER_TARGETS) -p host --no-default-features
