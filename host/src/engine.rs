@@ -56,7 +56,7 @@ fn linear_memory_keep_resident() -> usize {
 }
 
 /// PAGEMAP_SCAN arrived in Linux 6.7.
-fn kernel_has_pagemap_scan() -> bool {
+pub fn kernel_has_pagemap_scan() -> bool {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .is_ok_and(|release| kernel_version(&release) >= (6, 7))
 }

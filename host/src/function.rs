@@ -629,7 +629,6 @@ fn build_php_snapshot(
     }))
 }
 
-/// The guests' private /tmp: a fresh folder under `$TMPDIR/lamp`, removed with the function.
 /// The guests' /tmp and the sandbox template, and how long they took.
 struct PreparedSandbox {
     tmp: tempfile::TempDir,
@@ -652,6 +651,7 @@ fn prepare_sandbox(
     })
 }
 
+/// The guests' private /tmp: a fresh folder under `$TMPDIR/lamp`, removed with the function.
 fn guest_tmp() -> Result<tempfile::TempDir, InitError> {
     let root = std::env::temp_dir().join("lamp");
     std::fs::create_dir_all(&root)
