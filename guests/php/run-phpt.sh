@@ -157,6 +157,7 @@ while IFS= read -r -d '' kv; do
 done < <(env -0 | LC_ALL=C sort -z | LC_ALL=C comm -z -23 - "$work/env0")
 args=("\$@")
 grants=()
+curl=
 case " \$* " in
   *" $SRC/ext/openssl/tests/"* | *" $SRC/ext/mysqli/tests/"* | *" $SRC/ext/standard/tests/network/"*)
     # Not under a test's own open_basedir, which would refuse it (those start no process).
@@ -169,12 +170,9 @@ case " \$* " in
     if [[ -n \${LAMP_PHPT_CHILD:-} ]]; then
       grants+=(--allow-listen 127.0.0.1:0 --allow-listen '[::1]:0')
     fi
-    case " \$* " in *" $SRC/ext/standard/tests/network/"*) grants+=(--allow-listen 'localhost:*') ;; esac ;;
-esac
-# The test's own stdio (phpt-proc-open.php: a child's STDERR is the test's, as natively).
-((\${#grants[@]})) && args=(-d "lamp_phpt_stdio=/proc/\$\$/fd" "\${args[@]}")
-curl=
-case " \$* " in
+    case " \$* " in *" $SRC/ext/standard/tests/network/"*) grants+=(--allow-listen 'localhost:*') ;; esac
+    # The test's own stdio (phpt-proc-open.php: a child's STDERR is the test's, as natively).
+    args=(-d "lamp_phpt_stdio=/proc/\$\$/fd" "\${args[@]}") ;;
   *" $SRC/ext/curl/tests/"*)
     curl=1
     grants+=(${curl_allow[*]})

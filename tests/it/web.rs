@@ -899,12 +899,20 @@ pub(crate) fn assert_invalid_event(outcome: &Outcome, says: &str) {
 pub(crate) fn fixture(name: &str) -> String {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| {
+        // This platform's packages only: without the filter, cargo wants every platform's
+        // (Windows' too), which a build on Linux never downloaded, and offline it fails.
         let out = Command::new(env!("CARGO"))
-            .args(["metadata", "--format-version", "1", "--offline"])
+            .args(["metadata", "--format-version", "1", "--offline", "--filter-platform"])
+            .arg(format!("{}-unknown-linux-gnu", std::env::consts::ARCH))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .unwrap();
-        let metadata: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let metadata: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "cargo metadata: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
         let manifest = metadata["packages"]
             .as_array()
             .unwrap()
