@@ -20,6 +20,7 @@ APT_PACKAGES=(
   wordpress wordpress-theme-twentytwentythree            # a second real app under host serve, its default theme (tests/it/apps.rs)
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   curl patch                                             # wasmtime's crate and our patches to it (below)
+  strace                                                 # counts the file system calls a snapshot request makes (tests/it/snapshot.rs)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
   qemu-user-static                                       # runs it (and compiles its php.cwasm)
   dpkg-dev                                               # apt-get source

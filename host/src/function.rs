@@ -19,6 +19,7 @@ use crate::error::{InitError, LambdaError, types};
 use crate::lambda::api::NextEvent;
 use crate::lambda::deadline::{epoch_ms, timeout_for};
 use crate::php::snapshot::{self, Deployment, Validate};
+use crate::php::watch::CodeWatch;
 use crate::resolve::{self, GUEST_LAYERS_ROOT, GUEST_TASK_ROOT, Resolved};
 use crate::sandbox::env::{self, Mode};
 use crate::sandbox::{DirMapping, NetPolicy, SandboxConfig};
@@ -230,6 +231,10 @@ pub struct Function {
     pub timings: InitTimings,
     /// The guests' private /tmp, shared by the invocations, removed with the function.
     guest_tmp: tempfile::TempDir,
+    /// Whether the code in the PHP snapshot changed since (`host serve`, php/watch.rs).
+    code_watch: Option<CodeWatch>,
+    /// Whether the PHP snapshot was made to check each include ([`Validate::OnInclude`]).
+    validate_includes: bool,
 }
 
 impl Function {
@@ -262,19 +267,22 @@ impl Function {
                 let build = spec.php_snapshot.zip(here.as_ref().map(|s| &s.config));
                 let snapshot = php_snapshot(&spec, &resolved, &engine, &task_root, build);
                 timings.snapshot = lap();
-                let loaded = match snapshot {
-                    Some(loaded) => loaded,
-                    None => loader::load(&engine, resolved.component_path(), spec.cache.as_ref())?,
+                let (loaded, code_watch) = match snapshot {
+                    Some((loaded, watch)) => (loaded, watch),
+                    None => (
+                        loader::load(&engine, resolved.component_path(), spec.cache.as_ref())?,
+                        None,
+                    ),
                 };
                 timings.load = lap();
-                Ok::<_, InitError>((here, loaded))
+                Ok::<_, InitError>((here, loaded, code_watch))
             })();
             let beside = beside
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (prepared, beside)
         });
-        let (here, loaded) = prepared?;
+        let (here, loaded, code_watch) = prepared?;
         let (linker, sandbox_beside) = beside;
         let linker = linker?;
         let PreparedSandbox {
@@ -290,6 +298,7 @@ impl Function {
         let handler = HandlerComponent::link(&linker, loaded.component, &loaded.path)?;
         timings.link = lap();
         Ok(Self {
+            validate_includes: spec.php_snapshot == Some(Validate::OnInclude),
             config: spec.config,
             resolved,
             handler,
@@ -297,6 +306,7 @@ impl Function {
             load_path: loaded.how,
             timings,
             guest_tmp,
+            code_watch,
         })
     }
 
@@ -347,6 +357,13 @@ impl Function {
         let timeout = timeout_for(event, self.config.timeout);
         let context = self.context(event);
         let sandbox = self.sandbox_for(event);
+        // Without a watch, the code does not change while the function runs (the bootstrap's
+        // snapshot: the host checked its hash, the task root is read-only), unless the watch
+        // could not start: then the guest checks every include.
+        let code_unchanged = match &self.code_watch {
+            Some(watch) => watch.unchanged(),
+            None => !self.validate_includes,
+        };
         web::respond(
             &self.handler,
             root,
@@ -356,6 +373,7 @@ impl Function {
             &context,
             &sandbox,
             timeout,
+            code_unchanged,
         )
         .await
     }
@@ -549,21 +567,25 @@ fn php_snapshot(
     engine: &wasmtime::Engine,
     task_root: &Path,
     build: Option<(Validate, &SandboxConfig)>,
-) -> Option<loader::Loaded> {
+) -> Option<(loader::Loaded, Option<CodeWatch>)> {
     let Resolved::Php(php) = resolved else {
         return None;
     };
     let found = match build {
         // The one `host compile` made at deploy time, if any (the bootstrap, `host run`).
-        None => snapshot::prebuilt(engine, task_root, GUEST_TASK_ROOT)?,
+        None => snapshot::prebuilt(engine, task_root, GUEST_TASK_ROOT)?
+            .map(|(component, path)| (component, path, None)),
         Some((validate, sandbox)) => build_php_snapshot(spec, php, engine, sandbox, validate)?,
     };
     match found {
-        Ok((component, path)) => Some(loader::Loaded {
-            component,
-            how: LoadPath::Snapshot(path.clone()),
-            path,
-        }),
+        Ok((component, path, watch)) => Some((
+            loader::Loaded {
+                component,
+                how: LoadPath::Snapshot(path.clone()),
+                path,
+            },
+            watch,
+        )),
         Err(e) => {
             tracing::warn!("running PHP without the snapshot of this function's code: {e:#}");
             None
@@ -572,14 +594,16 @@ fn php_snapshot(
 }
 
 /// The snapshot of the function's code in the task root and the layers, from the cache or
-/// built now (logged); `None` when there is no PHP file to put in one.
+/// built now (logged); `None` when there is no PHP file to put in one. With
+/// [`Validate::OnInclude`], also a watch on the code, started before the snapshot is looked up.
+#[allow(clippy::type_complexity)]
 fn build_php_snapshot(
     spec: &FunctionSpec,
     php: &resolve::PhpHandler,
     engine: &wasmtime::Engine,
     sandbox: &SandboxConfig,
     validate: Validate,
-) -> Option<anyhow::Result<(wasmtime::component::Component, PathBuf)>> {
+) -> Option<anyhow::Result<(wasmtime::component::Component, PathBuf, Option<CodeWatch>)>> {
     let Some(cache) = spec.cache.as_ref() else {
         return Some(Err(anyhow::anyhow!(
             "there is no cache folder to keep it in (set LAMP_CACHE)"
@@ -596,6 +620,16 @@ fn build_php_snapshot(
         Ok(d) => d,
         Err(e) => return Some(Err(e)),
     };
+    // From before the snapshot reads the files: an edit from here on is one the watch sees.
+    let watch = (validate == Validate::OnInclude)
+        .then(|| CodeWatch::new(deployment.dirs()))
+        .and_then(|watch| {
+            watch
+                .map_err(|e| {
+                    tracing::warn!("{e:#}: PHP checks each file it includes from the snapshot")
+                })
+                .ok()
+        });
     let loaded = snapshot::load(
         engine,
         &php.runtime,
@@ -625,7 +659,7 @@ fn build_php_snapshot(
                 }
             }
         }
-        (component, path)
+        (component, path, watch)
     }))
 }
 

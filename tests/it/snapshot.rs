@@ -177,6 +177,95 @@ fn serve_runs_each_request_from_the_snapshot_of_the_apps_code() {
     assert_eq!(changed["status"]["hits"], 3, "{changed}");
 }
 
+/// The file system calls `host serve` makes while it serves `path` once (`strace` on the
+/// server): one line each, as strace prints them.
+fn file_calls(serve: &Serve, path: &str) -> Vec<String> {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut strace = Command::new("strace")
+        .args([
+            "-f",
+            "-e",
+            "trace=openat,openat2,statx,newfstatat,readlinkat",
+            "-o",
+        ])
+        .arg(out.path())
+        .args(["-p", &serve.pid().to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("strace (scripts/setup.sh installs it)");
+    // Attached to every thread before the request: strace says so on stderr.
+    let mut said = String::new();
+    let mut stderr = strace.stderr.take().unwrap();
+    let mut byte = [0u8; 1];
+    while !said.contains(" attached") {
+        assert_eq!(stderr.read(&mut byte).unwrap(), 1, "strace: {said}");
+        said.push(byte[0] as char);
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, body) = get(serve, path);
+    assert_eq!(status, 200, "{body}\n{}", serve.log());
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = Command::new("kill").arg(strace.id().to_string()).status();
+    strace.wait().unwrap();
+    std::fs::read_to_string(out.path())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn includes_from_the_snapshot_touch_no_file_while_the_code_is_unchanged() {
+    let app = app();
+    let serve = Serve::start(&app.path().join("public"), &[]);
+    page(&serve);
+    let libs = ["lib/greet.php", "lib/Counter.php", "lib/Child.php"];
+    let calls = file_calls(&serve, "/");
+    let all = calls.join("\n");
+    assert!(
+        all.contains("public/index.php"),
+        "strace saw the request: {all}"
+    );
+    // PHP resolved none of `__DIR__ . '/../lib/...'` itself (a realpath is an lstat per
+    // component), include_once/require_once opened nothing, and with the host watching the
+    // code nothing was checked.
+    assert!(!all.contains("../lib"), "{all}");
+    assert!(!all.contains("lib/./"), "{all}");
+    for file in libs {
+        assert!(!all.contains(file), "{file}: {all}");
+    }
+
+    // Once a file changed, every include is checked (one stat each) and the changed one
+    // compiled again: opened and read.
+    std::fs::write(
+        app.path().join("lib/greet.php"),
+        "<?php function greet(string $who): string { return \"Hi, $who!\"; }\n",
+    )
+    .unwrap();
+    let calls = file_calls(&serve, "/");
+    for file in libs {
+        let named: Vec<&String> = calls.iter().filter(|c| c.contains(file)).collect();
+        let checks = named
+            .iter()
+            .filter(|c| c.contains("O_PATH") || c.contains("statx("))
+            .count();
+        let opened = named.len() - checks;
+        if file == "lib/greet.php" {
+            // Checked, then compiled as PHP compiles any file (its realpath included).
+            assert_eq!(opened, 1, "{file}: {named:#?}");
+        } else {
+            // One stat by the guest: cap-std's is an `O_PATH` open without following
+            // symlinks, then one that follows.
+            assert!(
+                (1..=2).contains(&checks) && opened == 0,
+                "{file}: {named:#?}"
+            );
+        }
+    }
+    assert_eq!(page(&serve)["greeting"], "Hi, world!");
+}
+
 #[test]
 fn without_the_snapshot_every_include_is_compiled() {
     let app = app();

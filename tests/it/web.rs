@@ -160,6 +160,10 @@ impl Serve {
         format!("{}{path}", self.base)
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's minor page faults so far (all its threads), from /proc.
     pub(crate) fn minor_faults(&self) -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
@@ -902,7 +906,13 @@ pub(crate) fn fixture(name: &str) -> String {
         // This platform's packages only: without the filter, cargo wants every platform's
         // (Windows' too), which a build on Linux never downloaded, and offline it fails.
         let out = Command::new(env!("CARGO"))
-            .args(["metadata", "--format-version", "1", "--offline", "--filter-platform"])
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--offline",
+                "--filter-platform",
+            ])
             .arg(format!("{}-unknown-linux-gnu", std::env::consts::ARCH))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()

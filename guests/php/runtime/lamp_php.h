@@ -25,6 +25,9 @@ void lamp_set_error(web_handler_error_t *err, const char *type, const char *mess
 bool lamp_snapshot_ready(void);
 /* lamp_preload_status(), lamp_preload.c. */
 PHP_FUNCTION(lamp_preload_status);
+/* The host vouches that no preloaded file changed (the web request's code-unchanged): this
+ * request's includes skip the check LAMP_PRELOAD_VALIDATE=1 asks for. lamp_preload.c. */
+void lamp_preload_trust(bool unchanged);
 
 /* Functions of the SAPI (getallheaders, apache_request_headers), registered at start-up. */
 extern const zend_function_entry lamp_web_functions[];

@@ -12,8 +12,10 @@
  * when it is unchanged, and compiled as usual otherwise. "Unchanged" is the host's call, made
  * at preload (LAMP_PRELOAD_VALIDATE): 1 (`host serve`, `host run`: code being edited) checks each
  * file's size and mtime against the preload's on every include, as opcache's
- * validate_timestamps does; 0 (the bootstrap, `host compile`: the host checked the code's hash
- * against the snapshot's at start-up, and the task root is read-only) checks nothing.
+ * validate_timestamps does, unless the request says the host vouches for the code
+ * (lamp_preload_trust: `host serve` watches it, host/src/php/watch.rs); 0 (the bootstrap,
+ * `host compile`: the host checked the code's hash against the snapshot's at start-up, and the
+ * task root is read-only) checks nothing.
  *
  * A preloaded file declares nothing before it runs, so a request sees the same declarations in
  * the same order as without the snapshot. What the compiler declares while compiling a file
@@ -27,6 +29,14 @@
  * (ZEND_COMPILE_NO_CONSTANT_SUBSTITUTION). The just-in-time superglobals ($_SERVER, $_ENV,
  * $_REQUEST), which PHP fills when a compile first meets their names, are filled when a file
  * that names them is included, as opcache does.
+ *
+ * A preloaded file is also found without the file system: PHP's path resolution (realpath, an
+ * lstat per component the realpath cache misses, and every `DIR/..` of `__DIR__ . '/../x.php'`
+ * is a miss in a fresh instance) and the open of include_once/require_once are skipped for a
+ * path that names a preloaded file once `.`, `..` and doubled slashes are taken out, as opcache
+ * does with revalidate_path=0. Taking out `DIR/..` is only what the kernel would do when DIR is
+ * no symlink, so it is done only for directories on a preloaded file's real path (which has no
+ * symlinks); anything else is resolved by PHP as usual.
  *
  * Each instance serves one request from its own copy of the snapshot, so a compiled file can
  * only be shared between the includes of one request: an include gets a copy of the file's
@@ -42,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
 
 #include "php.h"
 #include "zend_compile.h"
@@ -55,6 +66,8 @@
 
 /* One preloaded file. */
 typedef struct {
+	/* Its real path: the key it is found under. */
+	zend_string *path;
 	zend_op_array *op_array;
 	/* What compiling it declared (lowercased name → zend_function, zend_class_entry), declared
 	 * when it is included. */
@@ -70,8 +83,16 @@ typedef struct {
 
 /* Guest path (as realpath gives it) → lamp_script. NULL without a preload. */
 static HashTable *scripts;
+/* The directories on the preloaded files' real paths (none is a symlink), as keys. */
+static HashTable *real_dirs;
 static zend_op_array *(*plain_compile_file)(zend_file_handle *file_handle, int type);
+static zend_string *(*plain_resolve_path)(zend_string *filename);
+static zend_result (*plain_stream_open)(zend_file_handle *handle);
+/* Set while a changed file is compiled as usual: its open must really happen. */
+static bool opening_for_real;
 static bool validate = true;
+/* This request's: the host vouches that nothing changed (lamp_preload_trust). */
+static bool trusted;
 static struct {
 	zend_long hits, stale, misses;
 } counts;
@@ -81,6 +102,88 @@ static bool unchanged(const lamp_script *s, const char *path)
 	struct stat st;
 	return stat(path, &st) == 0 && st.st_size == s->size
 	       && st.st_mtim.tv_sec == s->mtime.tv_sec && st.st_mtim.tv_nsec == s->mtime.tv_nsec;
+}
+
+/* The preloaded file an absolute path names, with `.`, `..` and doubled slashes taken out
+ * (`DIR/..` only for a DIR in real_dirs), or NULL: PHP resolves it then. */
+static lamp_script *preloaded(const char *name, size_t len)
+{
+	char path[PATH_MAX];
+	size_t n = 0;
+	if (scripts == NULL || len == 0 || len >= sizeof path || name[0] != '/' || name[len - 1] == '/') {
+		return NULL;
+	}
+	/* The result is never longer than the name, so it fits. */
+	for (size_t i = 0; i < len;) {
+		while (i < len && name[i] == '/') {
+			i++;
+		}
+		size_t start = i;
+		while (i < len && name[i] != '/') {
+			i++;
+		}
+		size_t part = i - start;
+		if (part == 0 || (part == 1 && name[start] == '.')) {
+			continue;
+		}
+		if (part == 2 && name[start] == '.' && name[start + 1] == '.') {
+			if (n == 0) {
+				continue; /* "/.." is "/" */
+			}
+			if (!zend_hash_str_exists(real_dirs, path, n)) {
+				return NULL;
+			}
+			while (path[n - 1] != '/') {
+				n--;
+			}
+			n--;
+			continue;
+		}
+		path[n++] = '/';
+		memcpy(path + n, name + start, part);
+		n += part;
+	}
+	return zend_hash_str_find_ptr(scripts, path, n);
+}
+
+static zend_string *lamp_resolve_path(zend_string *filename)
+{
+	lamp_script *s = preloaded(ZSTR_VAL(filename), ZSTR_LEN(filename));
+	return s ? zend_string_copy(s->path) : plain_resolve_path(filename);
+}
+
+/* include_once and require_once open the file before they compile it; a preloaded one is not
+ * opened (the compile below opens it if it changed), as opcache does. Other opens (the
+ * highlighter's, a compile's of a changed file) really open. */
+static zend_result lamp_stream_open(zend_file_handle *handle)
+{
+	const zend_execute_data *ex = EG(current_execute_data);
+	if (!opening_for_real && ex && ex->func && ZEND_USER_CODE(ex->func->common.type)
+	    && ex->opline->opcode == ZEND_INCLUDE_OR_EVAL
+	    && (ex->opline->extended_value == ZEND_INCLUDE_ONCE || ex->opline->extended_value == ZEND_REQUIRE_ONCE)) {
+		lamp_script *s = preloaded(ZSTR_VAL(handle->filename), ZSTR_LEN(handle->filename));
+		if (s) {
+			if (handle->opened_path == NULL) {
+				handle->opened_path = zend_string_copy(s->path);
+			}
+			return SUCCESS;
+		}
+	}
+	return plain_stream_open(handle);
+}
+
+/* Notes the directories of a real path (each one's parents are noted with it). */
+static void note_real_dirs(const zend_string *path)
+{
+	for (size_t i = ZSTR_LEN(path) - 1; i > 0; i--) {
+		if (ZSTR_VAL(path)[i] != '/') {
+			continue;
+		}
+		if (zend_hash_str_exists(real_dirs, ZSTR_VAL(path), i)) {
+			break;
+		}
+		zend_hash_str_add_empty_element(real_dirs, ZSTR_VAL(path), i);
+	}
 }
 
 /* Declares what compiling the file would have: its top-level functions and early-bound
@@ -121,7 +224,7 @@ static zend_op_array *lamp_compile_file(zend_file_handle *file_handle, int type)
 	lamp_script *s = path ? zend_hash_find_ptr(scripts, path) : NULL;
 	if (s == NULL) {
 		counts.misses++;
-	} else if (validate && !unchanged(s, ZSTR_VAL(path))) {
+	} else if (validate && !trusted && !unchanged(s, ZSTR_VAL(path))) {
 		counts.stale++;
 		s = NULL;
 	}
@@ -129,7 +232,10 @@ static zend_op_array *lamp_compile_file(zend_file_handle *file_handle, int type)
 		if (path) {
 			zend_string_release(path);
 		}
-		return plain_compile_file(file_handle, type);
+		opening_for_real = true;
+		zend_op_array *op_array = plain_compile_file(file_handle, type);
+		opening_for_real = false;
+		return op_array;
 	}
 	counts.hits++;
 	for (int i = 0; i < s->jit_global_count; i++) {
@@ -243,6 +349,7 @@ static enum preload_result preload_file(const char *name)
 	lamp_script *s = emalloc(sizeof *s);
 	zend_hash_init(&s->functions, 0, NULL, NULL, 0);
 	zend_hash_init(&s->classes, 0, NULL, NULL, 0);
+	s->path = path;
 	s->size = st.st_size;
 	s->mtime = st.st_mtim;
 	s->op_array = NULL;
@@ -295,7 +402,7 @@ static enum preload_result preload_file(const char *name)
 		return SKIPPED;
 	}
 	zend_hash_add_new_ptr(scripts, path, s);
-	zend_string_release(path);
+	note_real_dirs(path);
 	return PRELOADED;
 }
 
@@ -332,6 +439,8 @@ void lamp_preload(void)
 
 	scripts = emalloc(sizeof *scripts);
 	zend_hash_init(scripts, 64, NULL, NULL, 0);
+	real_dirs = emalloc(sizeof *real_dirs);
+	zend_hash_init(real_dirs, 16, NULL, NULL, 0);
 	plain_compile_file = zend_compile_file;
 	size_t before = zend_memory_usage(false);
 	zend_long compiled = 0, skipped = 0;
@@ -351,6 +460,10 @@ void lamp_preload(void)
 		fprintf(stderr, "lamp-preload: failed\n");
 	} else {
 		zend_compile_file = lamp_compile_file;
+		plain_resolve_path = zend_resolve_path;
+		zend_resolve_path = lamp_resolve_path;
+		plain_stream_open = zend_stream_open_function;
+		zend_stream_open_function = lamp_stream_open;
 		fprintf(stderr, "lamp-preload: %ld compiled, %ld skipped, %zu bytes\nlamp-preload: done %ld\n",
 		        (long)compiled, (long)skipped, zend_memory_usage(false) - before, (long)compiled);
 	}
@@ -358,6 +471,11 @@ void lamp_preload(void)
 	fflush(stderr);
 	__wasilibc_deinitialize_environ();
 	__wasilibc_reset_preopens();
+}
+
+void lamp_preload_trust(bool unchanged)
+{
+	trusted = unchanged;
 }
 
 /* lamp_preload_status(): what the snapshot holds and how this request used it: `files`

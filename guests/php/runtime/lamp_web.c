@@ -320,6 +320,7 @@ static void web_begin(const web_request_t *r)
 	info->content_length = length ? atoll(length) : (zend_long)r->body.len;
 	free(length);
 	SG(server_context) = (void *)r;
+	lamp_preload_trust(r->code_unchanged);
 
 	sapi_activate();
 	SG(sapi_headers).http_response_code = 200;

@@ -6,10 +6,12 @@
 //! [`find_cli`]): what the user names, then the layers (the runtime only), then where a
 //! development build puts them.
 //!
-//! [`snapshot`] makes the per-deployment snapshot: PHP with the function's code compiled in.
+//! [`snapshot`] makes the per-deployment snapshot: PHP with the function's code compiled in;
+//! [`watch`] tells `host serve` whether that code changed since.
 
 pub mod cli;
 pub mod snapshot;
+pub mod watch;
 #[cfg(feature = "wizer")]
 pub mod wizer;
 

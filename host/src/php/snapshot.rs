@@ -83,6 +83,14 @@ impl Deployment {
         self.files.len()
     }
 
+    /// The host folders the files are in, each once.
+    pub fn dirs(&self) -> std::collections::BTreeSet<&Path> {
+        self.files
+            .iter()
+            .filter_map(|(host, _)| host.parent())
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }

@@ -37,7 +37,8 @@ pub struct Client {
 
 /// Answers `request` for the web app at `root` as `route` (`root.route(path)`, which the
 /// caller has to look at anyway) says: a static file, or a script run in a fresh instance of
-/// `handler` with `sandbox`'s limits.
+/// `handler` with `sandbox`'s limits. `code_unchanged`: no file of the PHP snapshot changed
+/// since it was made (the guest need not check its includes).
 #[allow(clippy::too_many_arguments)]
 pub async fn respond(
     handler: &HandlerComponent,
@@ -48,6 +49,7 @@ pub async fn respond(
     context: &Context,
     sandbox: &SandboxConfig,
     timeout: Duration,
+    code_unchanged: bool,
 ) -> Outcome<Response<Bytes>> {
     let started = Instant::now();
     let script = match route {
@@ -62,7 +64,7 @@ pub async fn respond(
         }
         Route::Script(script) => script,
     };
-    let guest_request = guest_request(root, script, request, client);
+    let guest_request = guest_request(root, script, request, client, code_unchanged);
     let outcome = handler
         .serve(&guest_request, context, sandbox, timeout)
         .await;
@@ -97,6 +99,7 @@ fn guest_request(
     script: route::Script,
     request: &Request<Bytes>,
     client: &Client,
+    code_unchanged: bool,
 ) -> WebRequest {
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -138,6 +141,7 @@ fn guest_request(
         script_filename: script.filename,
         script_name: script.name,
         path_info: script.path_info,
+        code_unchanged,
     }
 }
 

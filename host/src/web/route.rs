@@ -64,10 +64,12 @@ impl DocumentRoot {
         }
         let relative = format!("/{}", segments.join("/"));
         let file = self.host_path(&relative);
-        if file.is_file() {
+        // One stat for what the path is (most requests name no file: the front controller).
+        let kind = std::fs::metadata(&file).map(|m| m.file_type());
+        if kind.as_ref().is_ok_and(|k| k.is_file()) {
             return Route::Static(file);
         }
-        if file.is_dir() {
+        if kind.is_ok_and(|k| k.is_dir()) {
             let index = format!("{}/index.php", relative.trim_end_matches('/'));
             if self.host_path(&index).is_file() {
                 return Route::Script(self.script(index, None));
