@@ -77,12 +77,18 @@ impl CodeWatch {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_edit_is_seen_by_the_next_question_and_for_good() {
+    /// A folder with one file, `a.php`, and a watch on it.
+    fn watched() -> (tempfile::TempDir, std::path::PathBuf, CodeWatch) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a.php");
         std::fs::write(&file, "<?php 1;").unwrap();
         let watch = CodeWatch::new([dir.path()]).unwrap();
+        (dir, file, watch)
+    }
+
+    #[test]
+    fn an_edit_is_seen_by_the_next_question_and_for_good() {
+        let (_dir, file, watch) = watched();
         assert!(watch.unchanged());
         assert!(watch.unchanged());
         std::fs::write(&file, "<?php 2;").unwrap();
@@ -104,10 +110,7 @@ mod tests {
             |f: &Path| std::fs::rename(f, f.with_extension("old")).unwrap(),
             |f: &Path| std::fs::write(f.with_file_name("b.php"), "").unwrap(),
         ] {
-            let dir = tempfile::tempdir().unwrap();
-            let file = dir.path().join("a.php");
-            std::fs::write(&file, "<?php 1;").unwrap();
-            let watch = CodeWatch::new([dir.path()]).unwrap();
+            let (_dir, file, watch) = watched();
             assert!(watch.unchanged());
             change(&file);
             assert!(!watch.unchanged());
@@ -116,10 +119,7 @@ mod tests {
 
     #[test]
     fn reading_files_is_no_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a.php");
-        std::fs::write(&file, "<?php 1;").unwrap();
-        let watch = CodeWatch::new([dir.path()]).unwrap();
+        let (_dir, file, watch) = watched();
         std::fs::read(&file).unwrap();
         std::fs::metadata(&file).unwrap();
         assert!(watch.unchanged());
