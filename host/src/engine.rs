@@ -146,6 +146,15 @@ impl CodeTarget {
     }
 }
 
+/// `LAMP_PERFMAP=1` (a developer's switch, for `perf`): wasmtime writes `/tmp/perf-PID.map`
+/// naming each compiled guest function, compiled code keeps its ELF symbols, and the PHP
+/// snapshots and `host compile` keep the function names they otherwise drop
+/// (component/slim.rs), so that `perf report` shows PHP's C functions instead of addresses.
+pub fn perfmap() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("LAMP_PERFMAP").is_some_and(|v| v != "0"))
+}
+
 /// The compile-affecting settings, shared by every engine we make (so `.cwasm` files agree).
 fn base_config(target: CodeTarget) -> Result<Config> {
     let mut config = Config::new();
@@ -183,7 +192,7 @@ fn base_config(target: CodeTarget) -> Result<Config> {
         // Nor are the ELF symbol table (for `objdump` and profilers) and the `.eh_frame` of every
         // function (for native unwinders; wasmtime walks wasm frames by frame pointers): together
         // 240 KB of a zipped php.cwasm, and registering the unwind info costs every cold start.
-        .debug_symbols(false)
+        .debug_symbols(perfmap())
         .native_unwind_info(false)
         .cranelift_opt_level(OptLevel::Speed)
         // A fresh instance per invocation maps the initial memory image copy-on-write
@@ -191,6 +200,10 @@ fn base_config(target: CodeTarget) -> Result<Config> {
         .memory_init_cow(true)
         // ...however sparse the image (see `MAX_DENSE_IMAGE_BYTES`).
         .memory_guaranteed_dense_image_size(MAX_DENSE_IMAGE_BYTES);
+    if perfmap() {
+        // The perf map is written from the code's ELF symbols (kept above only for it).
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Ok(config)
 }
 

@@ -8,7 +8,8 @@
 //!   sees: a PHP error is reported by PHP, and a trap inside the interpreter is a bug of ours.
 //!   A `name` section over [`KEPT_NAMES`] is dropped: a frame then shows as `<func N>`; `host
 //!   run` of the `.wasm` (compiled on the fly, names kept) gives them. A Rust handler's few
-//!   hundred names cost microseconds and keep its stack traces readable.
+//!   hundred names cost microseconds and keep its stack traces readable. Under `LAMP_PERFMAP`
+//!   (engine.rs, for profiling) every name is kept.
 //! - **Empty passive data segments.** Wizer turns every active data segment of the module it
 //!   snapshots into an empty passive one (an active segment is dropped after instantiation, so
 //!   that is what it was) and appends the memory it saw as new active segments. A snapshot of a
@@ -49,7 +50,8 @@ fn slim_into(wasm: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let (component, sections) = sections(wasm)?;
     out.extend_from_slice(&wasm[..8]);
     for Section { id, whole, body } in sections {
-        if id == 0 && body.len() > KEPT_NAMES && is_name_section(body)? {
+        if id == 0 && body.len() > KEPT_NAMES && !crate::engine::perfmap() && is_name_section(body)?
+        {
             continue;
         }
         if component && (id == CORE_MODULE || id == COMPONENT) {

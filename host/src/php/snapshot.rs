@@ -224,7 +224,13 @@ pub fn load(
     let wasm_path = runtime_wasm(runtime)?;
     let wasm = crate::component::loader::read_wasm(&wasm_path).map_err(|e| anyhow!("{e}"))?;
     let key = deployment.key(&wasm, engine, validate)?;
-    let file = cache.file_named(&format!("php-snapshot-{key}.cwasm"));
+    // With every function name kept for a profiler (engine::perfmap), a file of its own.
+    let names = if crate::engine::perfmap() {
+        "-names"
+    } else {
+        ""
+    };
+    let file = cache.file_named(&format!("php-snapshot-{key}{names}.cwasm"));
     if let Some(component) = cache.get::<Component>(engine, &file) {
         return Ok((component, file.clone(), Source::Cached(file)));
     }
