@@ -462,6 +462,37 @@ fn patch_cwasm_target(path: &Path) {
     std::fs::write(path, &bytes).unwrap();
 }
 
+/// A snapshot made at deploy time by the host a developer builds (`host compile DIR`, with the
+/// snapshot maker in it) is one the layers' bootstrap (built without it) loads: wasmtime refuses
+/// code compiled with a WebAssembly feature its engine lacks, and the two builds' wasmtime crate
+/// features differed (the snapshot maker's dependency turned on `threads`).
+#[test]
+fn the_layers_bootstrap_starts_from_the_snapshot_host_compile_made() {
+    let dist = dist();
+    let unpacked = Unpacked::new(&dist);
+    let task = crate::snapshot::handler_task();
+    crate::snapshot::compile(task.path());
+    let mock = MockRuntime::start();
+    let running = unpacked.start(&mock, task.path(), "index");
+    let body = invoke_within(
+        &mock,
+        &running,
+        "snap",
+        r#"{"name":"layers"}"#,
+        Duration::from_secs(60),
+    );
+    let logs = running.stderr();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["greeting"], "Hello, layers", "{body}\n{logs}");
+    assert!(
+        !logs.contains("without the snapshot"),
+        "the bootstrap refused the snapshot:\n{logs}"
+    );
+    // Both files came from the snapshot: the handler script and the class it includes.
+    assert_eq!(v["status"]["files"], 2, "{body}\n{logs}");
+    assert_eq!(v["status"]["hits"], 2, "{body}\n{logs}");
+}
+
 #[test]
 fn the_rust_example_answers_from_the_unpacked_layers() {
     let dist = dist();

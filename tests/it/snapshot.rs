@@ -289,7 +289,7 @@ function index($event) {
 }
 "#;
 
-fn handler_task() -> tempfile::TempDir {
+pub(crate) fn handler_task() -> tempfile::TempDir {
     task(&[
         ("src/index.php", HANDLER),
         (
@@ -299,7 +299,7 @@ fn handler_task() -> tempfile::TempDir {
     ])
 }
 
-fn compile(dir: &Path) {
+pub(crate) fn compile(dir: &Path) {
     let out = crate::util::host()
         .arg("compile")
         .arg(dir)
