@@ -30,6 +30,11 @@ struct Args {
     /// The release `host` binary.
     #[arg(long, default_value = "target/release/host")]
     host: PathBuf,
+    /// The runtime the invocation rows start as `bootstrap` (default: `--host`), e.g. the
+    /// layers' static build, `target/x86_64-unknown-linux-musl/layer/host` after `make layers`;
+    /// `--host` still compiles the code and runs the other rows.
+    #[arg(long, value_name = "PATH")]
+    bootstrap: Option<PathBuf>,
     /// The PHP handler component.
     #[arg(long, default_value = "guests/php/dist/php.wasm")]
     php_wasm: PathBuf,
@@ -148,8 +153,9 @@ fn main() -> Result<()> {
             .arg(rust_task.join("hello.cwasm")),
     )?;
 
+    let bootstrap = args.bootstrap.as_ref().unwrap_or(&args.host);
     let ours = |task: &Path, handler: &str, concurrency: usize| {
-        let mut cmd = Command::new(&args.host);
+        let mut cmd = Command::new(bootstrap);
         cmd.arg("bootstrap")
             .env("LAMBDA_TASK_ROOT", task)
             .env("LAMP_LAYERS_ROOT", &layers)
@@ -634,6 +640,12 @@ fn print_table(args: &Args, rows: &[Row]) -> Result<()> {
             ""
         }
     );
+    if let Some(bootstrap) = &args.bootstrap {
+        println!(
+            "The invocation rows' runtime: `{}` (`--bootstrap`).",
+            bootstrap.display()
+        );
+    }
     println!();
     println!("| measurement | median | p99 | ratio / note |");
     println!("| --- | --- | --- | --- |");
