@@ -178,9 +178,9 @@ fn base_config(target: CodeTarget) -> Result<Config> {
         // PHP's zend_try/zend_bailout are setjmp/longjmp, which clang lowers to wasm
         // exceptions (exnref); Rust guests do not need them but pay nothing for them.
         .wasm_exceptions(true)
-        // No shared memories or atomics for guests; set whatever the crate's features (which
-        // differ between the full host and the layers' bootstrap) would default it to, so that
-        // a `.cwasm` from either loads into the other.
+        // No shared memories or atomics for guests. Said here, not left to the default, which
+        // follows the crate's features (see the workspace Cargo.toml), so that a `.cwasm` from
+        // the full host loads into the layers' bootstrap and the other way round.
         .wasm_threads(false)
         // Deadlines: a guest that loops forever is stopped at the next epoch check.
         .epoch_interruption(true)

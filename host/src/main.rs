@@ -7,8 +7,8 @@ use host::commands::{Cli, Command, bootstrap::BootstrapCommand};
 
 /// The layers' static `bootstrap` (musl): mimalloc instead of musl's malloc, whose frees of
 /// whole groups are munmaps. Measured from the layers (BENCHMARKS.md, *The bootstrap's
-/// allocator*): a warm PHP invocation 522 -> 353 us, the cold start 6.1 -> 5.8 ms, peak RSS
-/// 17.5 -> 18.4 MB. Builds against glibc keep glibc's allocator.
+/// allocator*): a warm PHP invocation 521 -> 355 us, the cold start 6.16 -> 5.59 ms, peak
+/// RSS 17.9 -> 18.5 MB. Builds against glibc keep glibc's allocator.
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
