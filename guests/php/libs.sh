@@ -22,13 +22,16 @@ declare -A LIB_SOURCE=(
   [libwebp]="libwebp 1.2.4-0.2+deb12u1 bookworm libwebp_1.2.4.orig.tar.gz 7bf5a8a28cc69bcfa8cb214f2c3095703c6b73ac5fba4d5480c205331d9494df"
   [freetype]="freetype 2.12.1+dfsg-5+deb12u4 bookworm freetype_2.12.1+dfsg.orig.tar.xz 7dedb6b9adf331559daea614a83b8de42a753e685ec8e1c4bdb4529eb880b0d1"
   [curl]="curl 7.88.1-10+deb12u15 bookworm curl_7.88.1.orig.tar.gz cdb38b72e36bc5d33d5b8810f8018ece1baa29a8f215b4495e495ded82bbf3c7"
+  # musl's iconv (trixie's musl is 1.2.5, wasi-libc's base): see lib_build_iconv.
+  [iconv]="musl 1.2.5-3.1~deb13u1 trixie musl_1.2.5.orig.tar.gz a9a118bbe84d8764da0ea0d28b3ab3fae8477fc7e4085d90102b8596fc7c75e4"
 )
-WASM_LIBS=(zlib sqlite3 openssl libxml2 libsodium libzip libpng libjpeg libwebp freetype curl)
+WASM_LIBS=(iconv zlib sqlite3 openssl libxml2 libsodium libzip libpng libjpeg libwebp freetype curl)
 # Debian's own patches of a package that are applied on top of the tarball (security and bug
 # fixes; the packaging ones are left out), by name in debian/patches/.
 declare -A LIB_DEBIAN_PATCHES=(
   [sqlite3]="41-fix_a_bug_in_the_NOT_NULL-IS_NULL_optimization.patch 42-CVE-2025-6965.patch 0001-Fix-a-buffer-overread-in-the-sessions-extension-that.patch 0002-Avoid-a-stack-overflow-that-could-be-caused-by-a-rec.patch 0003-Fix-a-technically-undefined-signed-integer-overflow-.patch"
   [libsodium]="CVE-2025-69277.patch"
+  [iconv]="CVE-2025-26519-0001_iconv_fix_erroneous_input_validation_in_EUC_KR_decod.patch CVE-2025-26519-0002_iconv_harden_UTF_8_output_code_path_against_input_de.patch 0001-fix-pathological-slowness-incorrect-mappings-in-icon.patch"
   [libxml2]="series"
   [libpng]="series"
   [libjpeg]="1001-use-utc-timestamp.patch"
@@ -214,6 +217,34 @@ lib_build_libxml2() { # src prefix
     make install-libLTLIBRARIES install-pkgconfigDATA >>make.log 2>&1 &&
     make -C include install >>make.log 2>&1) ||
     die "libxml2: build failed (logs: $src/{configure,make}.log)"
+}
+
+# iconv: wasi-libc's is musl's, which differs from glibc's (what PHP's ext/iconv and libxml2
+# are written against) where it matters to applications: a character the target charset has
+# not becomes '*' instead of an error (libxml2 then writes '*' where it writes "&#8364;" with
+# glibc; iconv() of PHP returns the text instead of false), the suffixes //IGNORE and
+# //TRANSLIT make iconv_open fail, and ISO-2022-JP output escapes each character on its own.
+# Debian's musl source (with its iconv fixes, CVE-2025-26519 among them) with our patch
+# (libs/iconv/) replaces the C library's two objects in build.sh's private sysroot
+# (use_our_iconv), so that every link, PHP's and its libraries', gets it.
+lib_build_iconv() { # src prefix
+  local src=$1 prefix=$2 f
+  mkdir -p "$prefix/lib"
+  for f in iconv iconv_close; do
+    # (-w: musl's tables are initialised without inner braces.)
+    wasi-cc $(lib_cflags iconv "$src") -w -c "$src/src/locale/$f.c" -o "$prefix/lib/$f.c.obj" ||
+      die "iconv: compiling $f.c failed"
+  done
+}
+
+# The C library's iconv objects (of the same names) replaced by lib_build_iconv's, in the
+# sysroot make_toolchain unpacked: idempotent.
+use_our_iconv() {
+  local libc=$BUILD/sysroot/lib/wasm32-wasip2/libc.a prefix
+  prefix=$(lib_prefix iconv)
+  "$LLVM_BIN/llvm-ar" d "$libc" iconv.c.obj iconv_close.c.obj &&
+    "$LLVM_BIN/llvm-ar" r "$libc" "$prefix/lib/iconv.c.obj" "$prefix/lib/iconv_close.c.obj" ||
+    die "replacing the C library's iconv in $libc failed"
 }
 
 # libsodium, from the git export Debian packages (no configure: autoreconf makes it, with
@@ -445,4 +476,5 @@ build_libs() {
     dirs+=("$prefix/lib/pkgconfig")
   done
   LIBS_PKG_CONFIG_LIBDIR=$(IFS=:; echo "${dirs[*]}")
+  use_our_iconv
 }

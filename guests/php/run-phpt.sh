@@ -115,10 +115,12 @@ fi
 # (fake_server.inc) start their server as a second PHP through proc_open, which WASI has not:
 # the process bridge starts it for them (see the top). The wrapper gives their tests
 # phpt-proc-open.php as auto_prepend_file (in place of run-tests.php's empty one); its copy and
-# the bridge's address are in $work/proc, which the guest sees under /tmp.
-if printf '%s\n' "${tests[@]}" | grep -q -E '^ext/(openssl|mysqli)|^ext/standard/tests/network'; then
+# the bridge's address are in $work/proc, which the guest sees under /tmp. The tests that start
+# PHP's test HTTP server (ext/standard/tests/http/server.inc, which forks) get
+# phpt-http-server.php instead, which serves through the bridge too.
+if printf '%s\n' "${tests[@]}" | grep -q -E '^ext/(openssl|mysqli|libxml|dom)|^ext/standard/tests/network'; then
   mkdir -p "$work/proc"
-  cp "$HERE/phpt-proc-open.php" "$work/proc/"
+  cp "$HERE/phpt-proc-open.php" "$HERE/phpt-http-server.php" "$HERE/phpt-http-child.php" "$work/proc/"
   php8.2 -n "$HERE/phpt-proc-bridge.php" "$work/php" "$work/proc/bridge-address" \
     </dev/null >/dev/null 2>"$work/proc/bridge.log" &
   bridge=$!
@@ -159,6 +161,16 @@ args=("\$@")
 grants=()
 curl=
 case " \$* " in
+  *" $SRC/ext/libxml/tests/bug51903."* | *" $SRC/ext/dom/tests/ghsa-p3x9-6h7p-cgfc_"* | \
+    *" $SRC/ext/standard/tests/network/http-stream."*)
+    # PHP's test HTTP server (see phpt-http-server.php): this test listens for a free port and
+    # connects to its server, which listens on that port.
+    for i in "\${!args[@]}"; do
+      [[ \${args[i]} == auto_prepend_file= ]] && args[i]=auto_prepend_file=/tmp/${work##*/}/proc/phpt-http-server.php
+    done
+    grants+=(--allow-listen localhost:0 --allow-outbound '127.0.0.1:*') ;;
+  *" /tmp/${work##*/}/proc/phpt-http-child.php "*)
+    grants+=(--allow-listen '127.0.0.1:*') ;;
   *" $SRC/ext/openssl/tests/"* | *" $SRC/ext/mysqli/tests/"* | *" $SRC/ext/standard/tests/network/"*)
     # Not under a test's own open_basedir, which would refuse it (those start no process).
     if [[ " \$* " != *" open_basedir="[!\ ]* ]]; then
@@ -173,6 +185,10 @@ case " \$* " in
     case " \$* " in *" $SRC/ext/standard/tests/network/"*) grants+=(--allow-listen 'localhost:*') ;; esac
     # The test's own stdio (phpt-proc-open.php: a child's STDERR is the test's, as natively).
     args=(-d "lamp_phpt_stdio=/proc/\$\$/fd" "\${args[@]}") ;;
+  *" $SRC/ext/fileinfo/tests/"*)
+    # Two of them read "..", the parent of the working directory (the PHP source tree), which
+    # a native php reads as any directory: granted here as a user would (--allow-dir).
+    grants+=(--allow-dir "$(dirname "$SRC")") ;;
   *" $SRC/ext/curl/tests/"*)
     curl=1
     grants+=(${curl_allow[*]})

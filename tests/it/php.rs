@@ -815,6 +815,59 @@ fn host_php_is_a_64_bit_php_cli() {
     assert_eq!(stdout(&out), "a,b 5 line", "stderr:\n{}", stderr(&out));
 }
 
+/// The guest sees the current directory and nothing above it, until `--allow-dir` grants a
+/// directory that holds it: then `..` climbs out as natively (an app's `public/` requiring
+/// `../vendor/autoload.php`), and writes land there.
+#[test]
+fn host_php_reaches_above_the_current_directory_only_when_granted() {
+    // Not under the system's temporary directory, which the guest sees as /tmp.
+    let app = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let public = app.path().join("public");
+    std::fs::create_dir_all(app.path().join("vendor")).unwrap();
+    std::fs::create_dir(&public).unwrap();
+    std::fs::write(
+        app.path().join("vendor/autoload.php"),
+        "<?php return 'autoloaded';",
+    )
+    .unwrap();
+    std::fs::write(
+        public.join("index.php"),
+        "<?php echo require __DIR__ . '/../vendor/autoload.php', ' ', count(scandir('..')), ' ',
+            file_put_contents('../written.txt', 'w');",
+    )
+    .unwrap();
+
+    let denied = host_php(&["index.php"], None, &public);
+    assert!(
+        stdout(&denied).contains("Failed opening required"),
+        "without a grant, ../vendor must stay out of reach: {}",
+        stdout(&denied)
+    );
+    assert!(!app.path().join("written.txt").exists());
+
+    let granted = host_php(&["--allow-dir", "..", "index.php"], None, &public);
+    assert!(granted.status.success(), "stderr:\n{}", stderr(&granted));
+    // ., .., public, vendor
+    assert_eq!(stdout(&granted), "autoloaded 4 1");
+    assert_eq!(
+        std::fs::read_to_string(app.path().join("written.txt")).unwrap(),
+        "w"
+    );
+
+    let missing = host_php(&["--allow-dir", "no-such-dir", "-r", "1;"], None, &public);
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "stderr:\n{}",
+        stderr(&missing)
+    );
+    assert!(
+        stderr(&missing).contains("--allow-dir no-such-dir: not a directory"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
 // --- measurement ------------------------------------------------------------------------------
 
 /// Per-invocation time of the seed handler through the library (load once, then a fresh

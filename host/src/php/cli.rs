@@ -10,7 +10,7 @@
 //! runtime, like every other guest of the host. Its network is what `--allow-outbound` opens
 //! (`crate::sandbox::net`), nothing by default.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow};
@@ -25,18 +25,19 @@ use crate::sandbox::env::{self, Mode};
 use crate::sandbox::net::{self, HasOutbound, Outbound, PolicedLookupView};
 use crate::sandbox::{NetPolicy, nodelay};
 
-/// Runs `wasm` with PHP's arguments `args`, the guest environment `given` (`--env`) and the
-/// network `policy` (`--allow-outbound`); returns PHP's exit status. Runs on the calling
-/// thread: give it a guest-sized stack.
+/// Runs `wasm` with PHP's arguments `args`, the guest environment `given` (`--env`), the
+/// directories `dirs` (`--allow-dir`, absolute) and the network `policy` (`--allow-outbound`);
+/// returns PHP's exit status. Runs on the calling thread: give it a guest-sized stack.
 pub fn run(
     wasm: &Path,
     args: &[String],
     given: Vec<(String, String)>,
+    dirs: &[PathBuf],
     policy: Arc<NetPolicy>,
 ) -> Result<u8> {
     let engine = engine::build_engine(EngineOptions { max_instances: 1 })?;
     let component = load_component(&engine, wasm)?;
-    run_command(&engine, &component, wasi(wasm, args, given)?, policy)
+    run_command(&engine, &component, wasi(wasm, args, given, dirs)?, policy)
         .with_context(|| format!("failed to run {}", wasm.display()))
 }
 
@@ -160,9 +161,15 @@ fn load_component(engine: &Engine, wasm: &Path) -> Result<Component> {
 }
 
 /// The guest's WASI world: the host's stdio, PHP's arguments, the environment the policy
-/// gives, the current directory read-write at its own absolute path and as `.`, `/tmp`, and
-/// the CA certificates read-only as handlers see them.
-fn wasi(wasm: &Path, args: &[String], given: Vec<(String, String)>) -> Result<WasiCtxBuilder> {
+/// gives, the current directory read-write at its own absolute path and as `.`, `/tmp`, the
+/// granted `dirs` read-write at their own paths, and the CA certificates read-only as
+/// handlers see them.
+fn wasi(
+    wasm: &Path,
+    args: &[String],
+    given: Vec<(String, String)>,
+    dirs: &[PathBuf],
+) -> Result<WasiCtxBuilder> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio()
         // Synchronous, one guest: file system calls may block this thread (see sandbox/mod.rs).
@@ -184,11 +191,20 @@ fn wasi(wasm: &Path, args: &[String], given: Vec<(String, String)>) -> Result<Wa
     // `.` first: wasi-libc resolves relative paths against the preopen named `.`, absolute
     // ones against the longest matching preopen.
     let mut maps = vec![(cwd.clone(), ".")];
-    if cwd_guest != "/" {
+    // wasi-libc looks an absolute path up in the preopen with the longest matching prefix, and
+    // the host refuses `..` out of a preopen: when a granted directory holds the current one,
+    // the current one is reached through it, so that `cwd/..` stays inside.
+    if cwd_guest != "/" && !dirs.iter().any(|dir| cwd.starts_with(dir)) {
         maps.push((cwd.clone(), cwd_guest));
     }
     if cwd_guest != "/tmp" {
         maps.push((std::env::temp_dir(), "/tmp"));
+    }
+    for dir in dirs {
+        let guest = dir
+            .to_str()
+            .ok_or_else(|| anyhow!("--allow-dir {}: the path is not UTF-8", dir.display()))?;
+        maps.push((dir.clone(), guest));
     }
     for (host, guest) in maps {
         wasi.preopened_dir(&host, guest, FsPerms::ReadWrite)
