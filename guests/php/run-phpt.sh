@@ -71,7 +71,8 @@ trap cleanup EXIT
 DEFAULT_TESTS=(tests/lang ext/json/tests ext/zlib/tests ext/pdo_sqlite/tests ext/sqlite3/tests
   ext/openssl/tests ext/standard/tests/network ext/libxml/tests ext/dom/tests ext/simplexml/tests
   ext/xml/tests ext/xmlreader/tests ext/xmlwriter/tests ext/sodium/tests ext/iconv/tests
-  ext/bcmath/tests ext/exif/tests ext/fileinfo/tests ext/zip/tests ext/gd/tests ext/curl/tests)
+  ext/bcmath/tests ext/exif/tests ext/fileinfo/tests ext/zip/tests ext/gd/tests ext/curl/tests
+  ext/session/tests)
 if [[ -n ${MYSQL_TEST_PORT:-} ]]; then
   DEFAULT_TESTS+=(ext/mysqli/tests ext/pdo_mysql/tests)
 elif (($# == 0)); then
