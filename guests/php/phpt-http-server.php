@@ -22,7 +22,8 @@ final class LampPhptServerInc
 
         /* As PHP's: $files are the responses (names of files, data: URIs), or a callable that
          * gets the listening socket and yields them; the server answers one request with each,
-         * in order. $output (what the clients sent) is not kept. */
+         * in order, and writes what it received to $output (a file: the server appends each
+         * request before it answers, so a test reads it complete once it has its response). */
         function http_server($files, &$output = null) {
             // The address first (the callable may name it in a response), then the child listens
             // there: reading every response here leaves the child nothing of the test to call.
@@ -39,14 +40,36 @@ final class LampPhptServerInc
                 $responses[] = file_get_contents($file);
             }
             fclose($server);
-            $child = proc_open([PHP_BINARY, '-n', LAMP_PHPT_HTTP_CHILD, $address],
+            $log = tempnam(sys_get_temp_dir(), 'lamp-http-');
+            $output = fopen($log, 'r');
+            return lamp_phpt_http_child($address, $log, $responses);
+        }
+
+        /* As PHP's: a server that takes one connection, waits, and closes it unanswered. */
+        function http_server_sleep($micro_seconds = 500000) {
+            $server = stream_socket_server('tcp://127.0.0.1:0', $errno, $errstr);
+            if (!$server) {
+                return false;
+            }
+            $address = stream_socket_get_name($server, false);
+            fclose($server);
+            return lamp_phpt_http_child($address, '', ['sleep' => $micro_seconds]);
+        }
+
+        function lamp_phpt_http_child(string $address, string $log, array $responses) {
+            $child = proc_open([PHP_BINARY, '-n', LAMP_PHPT_HTTP_CHILD, $address, $log],
                 [0 => ['pipe', 'r'], 1 => ['pipe', 'w']], $pipes);
             if ($child === false) {
                 return false;
             }
             fwrite($pipes[0], serialize($responses));
             fclose($pipes[0]);
-            if (trim((string) fgets($pipes[1])) !== 'listening') {
+            $listening = trim((string) fgets($pipes[1])) === 'listening';
+            if ($log !== '') {
+                // Open here and in the child: gone with them, as PHP's tmpfile().
+                unlink($log);
+            }
+            if (!$listening) {
                 proc_terminate($child);
                 return false;
             }
@@ -139,4 +162,10 @@ final class LampPhptServerInc
     }
 }
 
-LampPhptServerInc::install();
+// Only for a test that names it (others of the suite start PHP's built-in server with
+// sapi/cli/tests/php_cli_server.inc, and the bridge must see its log as a plain file).
+$script = (string) ($_SERVER['SCRIPT_FILENAME'] ?? '');
+if ($script !== '' && preg_match('~(?<!\w)server\.inc~', (string) @file_get_contents($script))) {
+    LampPhptServerInc::install();
+}
+unset($script);

@@ -17,7 +17,8 @@
 // bridge.
 //
 // The protocol, one line per message, each connection starting with one:
-//   OPEN {"cmd":..., "cwd":..., "env":..., "pipes":{"0":"r","1":"w"}, "stdio":{"2":"/proc/PID/fd/2"}}
+//   OPEN {"cmd":..., "cwd":..., "env":..., "pipes":{"0":"r","1":"w"}, "stdio":{"2":"/proc/PID/fd/2"},
+//        "files":{"1":"/tmp/log"}}
 //       → OK ID PID | ERR why
 //       on the control connection, which stays open: the guest's "process". Then, on it:
 //       STATUS → STATUS {proc_get_status()'s array}; TERM SIGNAL → OK;
@@ -94,6 +95,12 @@ function open_child(array $request, string $wrapper, string $hostTmp, int $id, $
     foreach ($request['stdio'] ?? [] as $fd => $path) {
         if (is_string($path) && preg_match('~^/proc/\d+/fd/[012]$~', $path)) {
             $redirects .= ' ' . (int) $fd . ($fd === 0 ? '<' : '>>') . escapeshellarg($path);
+        }
+    }
+    // A file the test opened in its /tmp, which is this machine's temporary directory.
+    foreach ($request['files'] ?? [] as $fd => $path) {
+        if (is_string($path) && str_starts_with($path, '/tmp/') && !str_contains($path, '/..')) {
+            $redirects .= ' ' . (int) $fd . ((int) $fd === 0 ? '<' : '>>') . escapeshellarg($hostTmp . substr($path, 4));
         }
     }
     $native = 'exec setsid ' . escapeshellarg($wrapper) . $rest . $redirects;

@@ -7,7 +7,9 @@
 // itself (PHP_BINARY), as the same `host php`. The "process" is the control connection to the
 // bridge (a stream, so is_resource() holds); each pipe is a connection of its own, so that
 // fclose($pipes[0]) is the child's end of input. STDIN, STDOUT and STDERR given as a
-// descriptor are the test's own (the bridge opens them through /proc); others are the bridge's.
+// descriptor are the test's own (the bridge opens them through /proc); a file of the test's
+// under /tmp is that file (the bridge opens it in the host's temporary directory); others are
+// the bridge's.
 if (!function_exists('proc_open')) {
     final class LampPhptProcBridge
     {
@@ -52,6 +54,7 @@ if (!function_exists('proc_open')) {
         }
         $modes = [];
         $stdio = [];
+        $files = [];
         // The test's own stdio, which the wrapper names (-d lamp_phpt_stdio=/proc/PID/fd).
         $ours = [STDIN, STDOUT, STDERR];
         foreach ($descriptor_spec as $fd => $spec) {
@@ -60,11 +63,14 @@ if (!function_exists('proc_open')) {
             } elseif (is_resource($spec) && ($which = array_search($spec, $ours, true)) !== false
                 && ($dir = get_cfg_var('lamp_phpt_stdio'))) {
                 $stdio[$fd] = "$dir/$which";
+            } elseif (is_resource($spec) && stream_get_meta_data($spec)['wrapper_type'] === 'plainfile') {
+                // A file of the test's (a server's log, in /tmp): the child appends to it.
+                $files[$fd] = stream_get_meta_data($spec)['uri'];
             }
         }
         $request = [
             'cmd' => $command, 'cwd' => $cwd ?? getcwd(), 'env' => $env_vars,
-            'pipes' => (object) $modes, 'stdio' => (object) $stdio,
+            'pipes' => (object) $modes, 'stdio' => (object) $stdio, 'files' => (object) $files,
         ];
         $control = LampPhptProcBridge::connect($address, 'OPEN ' . json_encode($request));
         if ($control === false) {

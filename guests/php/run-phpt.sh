@@ -72,7 +72,7 @@ DEFAULT_TESTS=(tests/lang ext/json/tests ext/zlib/tests ext/pdo_sqlite/tests ext
   ext/openssl/tests ext/standard/tests/network ext/libxml/tests ext/dom/tests ext/simplexml/tests
   ext/xml/tests ext/xmlreader/tests ext/xmlwriter/tests ext/sodium/tests ext/iconv/tests
   ext/bcmath/tests ext/exif/tests ext/fileinfo/tests ext/zip/tests ext/gd/tests ext/curl/tests
-  ext/session/tests)
+  ext/session/tests ext/standard/tests/http)
 if [[ -n ${MYSQL_TEST_PORT:-} ]]; then
   DEFAULT_TESTS+=(ext/mysqli/tests ext/pdo_mysql/tests)
 elif (($# == 0)); then
@@ -119,7 +119,7 @@ fi
 # the bridge's address are in $work/proc, which the guest sees under /tmp. The tests that start
 # PHP's test HTTP server (ext/standard/tests/http/server.inc, which forks) get
 # phpt-http-server.php instead, which serves through the bridge too.
-if printf '%s\n' "${tests[@]}" | grep -q -E '^ext/(openssl|mysqli|libxml|dom)|^ext/standard/tests/network'; then
+if printf '%s\n' "${tests[@]}" | grep -q -E '^ext/(openssl|mysqli|libxml|dom)|^ext/standard/tests/(network|http)'; then
   mkdir -p "$work/proc"
   cp "$HERE/phpt-proc-open.php" "$HERE/phpt-http-server.php" "$HERE/phpt-http-child.php" "$work/proc/"
   php8.2 -n "$HERE/phpt-proc-bridge.php" "$work/php" "$work/proc/bridge-address" \
@@ -163,7 +163,7 @@ grants=()
 curl=
 case " \$* " in
   *" $SRC/ext/libxml/tests/bug51903."* | *" $SRC/ext/dom/tests/ghsa-p3x9-6h7p-cgfc_"* | \
-    *" $SRC/ext/standard/tests/network/http-stream."*)
+    *" $SRC/ext/standard/tests/network/http-stream."* | *" $SRC/ext/standard/tests/http/"*)
     # PHP's test HTTP server (see phpt-http-server.php): this test listens for a free port and
     # connects to its server, which listens on that port.
     for i in "\${!args[@]}"; do
@@ -172,6 +172,10 @@ case " \$* " in
     grants+=(--allow-listen localhost:0 --allow-outbound '127.0.0.1:*') ;;
   *" /tmp/${work##*/}/proc/phpt-http-child.php "*)
     grants+=(--allow-listen '127.0.0.1:*') ;;
+  *" -S localhost:"*)
+    # PHP's built-in web server, which sapi/cli/tests/php_cli_server.inc starts through
+    # proc_open (the bridge) on a port of its choosing.
+    [[ -n \${LAMP_PHPT_CHILD:-} ]] && grants+=(--allow-listen 'localhost:*') ;;
   *" $SRC/ext/openssl/tests/"* | *" $SRC/ext/mysqli/tests/"* | *" $SRC/ext/standard/tests/network/"*)
     # Not under a test's own open_basedir, which would refuse it (those start no process).
     if [[ " \$* " != *" open_basedir="[!\ ]* ]]; then

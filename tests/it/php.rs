@@ -571,6 +571,7 @@ function type_error($e) { return strlen(); }
 function exits($e) { exit(3); }
 function memory($e) { ini_set('memory_limit', '32M'); $a = []; while (true) { $a[] = str_repeat('x', 1 << 20); } }
 function resource($e) { return fopen('php://memory', 'r'); }
+function latin1($e) { return "caf\xe9"; }
 function ok($e) { return 'ok'; }
 "#,
     )]);
@@ -604,6 +605,10 @@ function ok($e) { return 'ok'; }
     );
 
     assert_eq!(run("resource").error_type, "Runtime.MarshalError");
+    // A string result is the response as it is: one that is not UTF-8 cannot be.
+    let err = run("latin1");
+    assert_eq!(err.error_type, "Runtime.MarshalError");
+    assert!(err.error_message.contains("not valid UTF-8"), "{err}");
 
     // The same loaded function still works after all of that.
     set_env(&mut function, "LAMP_PHP_FUNCTION", Some("ok"));

@@ -148,6 +148,11 @@ function run(string $event, array $context): array
         $result = $handler($data, new Context(...$context));
 
         if (is_string($result)) {
+            // The response is JSON's text: bytes that are not UTF-8 cannot cross (the host
+            // would refuse them as a trap, with no word of where they came from).
+            if (!mb_check_encoding($result, 'UTF-8')) {
+                return failure('Runtime.MarshalError', 'the handler returned a string that is not valid UTF-8 (' . strlen($result) . ' bytes): return text as UTF-8 (mb_convert_encoding()), or binary data as base64_encode()');
+            }
             return [true, $result];
         }
         try {
