@@ -394,6 +394,14 @@ build_incremental() {
   echo "$CORE_HASH" >"$BUILD/core.stamp"
 }
 
+# With the host in the same build, wasmtime gets the same features as in `cargo test
+# --workspace`, so it is compiled once for both instead of twice. Without PHP's
+# SOURCE_DATE_EPOCH: some of cargo's build scripts watch it, and 11 crates (2 min) would be
+# rebuilt here and again by the next plain `cargo build`.
+build_tool() {
+  (cd "$ROOT" && env -u SOURCE_DATE_EPOCH cargo build -q -p lamp-php-tool -p host)
+}
+
 start=$SECONDS
 if ((FORCE)) || [[ ! -f $BUILD/core.stamp || $(cat "$BUILD/core.stamp") != "$CORE_HASH" ]]; then
   if ((!FORCE)) && [[ ${LAMP_PHP_INCREMENTAL:-0} == 1 && -f $BUILD/patches.applied && -f $SRC/Makefile ]]; then
@@ -402,6 +410,12 @@ if ((FORCE)) || [[ ! -f $BUILD/core.stamp || $(cat "$BUILD/core.stamp") != "$COR
   elif ((!FORCE)) && [[ -f $CORE_CACHE ]]; then
     restore_core
   else
+    # The tool's cargo build (wasmtime's, with the host's: minutes from scratch) runs beside
+    # the core's, whose last minutes are Zend/zend_execute.c alone on one core.
+    log "building lamp-php-tool beside the core (log: $BUILD/tool-build.log)"
+    mkdir -p "$BUILD"
+    build_tool >"$BUILD/tool-build.log" 2>&1 &
+    tool_build=$!
     build_core
     save_core
   fi
@@ -459,12 +473,11 @@ ca_bundle() {
 }
 ca_bundle
 
+if [[ -n ${tool_build:-} ]]; then
+  wait "$tool_build" || { tail -30 "$BUILD/tool-build.log"; die "building lamp-php-tool failed (log: $BUILD/tool-build.log)"; }
+fi
 log "building lamp-php-tool"
-# With the host in the same build, wasmtime gets the same features as in `cargo test
-# --workspace`, so it is compiled once for both instead of twice. Without PHP's
-# SOURCE_DATE_EPOCH: some of cargo's build scripts watch it, and 11 crates (2 min) would be
-# rebuilt here and again by the next plain `cargo build`.
-(cd "$ROOT" && env -u SOURCE_DATE_EPOCH cargo build -q -p lamp-php-tool -p host)
+build_tool
 TOOL=${CARGO_TARGET_DIR:-$ROOT/target}/debug/lamp-php-tool
 GLUE=$BUILD/glue
 rm -rf "$GLUE" && mkdir -p "$GLUE"
