@@ -1,7 +1,8 @@
 <?php
 // Test infrastructure of guests/php/run-phpt.sh, nothing else: the auto_prepend_file of the
-// tests that start PHP's test HTTP server (ext/standard/tests/http/server.inc: ext/libxml's
-// bug51903, ext/dom's ghsa-p3x9-6h7p-cgfc_*). That helper serves from a child made by
+// tests that start PHP's test HTTP server (ext/standard/tests/http/server.inc: its own suite's,
+// ext/libxml's bug51903, ext/dom's ghsa-p3x9-6h7p-cgfc_*, network's http-stream), and of the
+// rest of ext/standard/tests/http (for phpt-proc-open.php). That helper serves from a child made by
 // pcntl_fork(), which WASI has not: their `require "./ext/standard/tests/http/server.inc"`
 // reads the functions below instead (a stream wrapper for plain files, in place until that
 // require), which serve the same responses from a second PHP started through
