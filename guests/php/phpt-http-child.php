@@ -11,13 +11,15 @@ if (!$server) {
     fwrite(STDERR, "phpt-http-child: cannot listen on {$argv[1]}: $errstr\n");
     exit(1);
 }
-$log = isset($responses['sleep']) ? null : fopen($argv[2], 'a');
-echo "listening\n";
 if (isset($responses['sleep'])) {
+    echo "listening\n";
     $client = stream_socket_accept($server, 30);
     usleep($responses['sleep']);
     exit(0);
 }
+// Opened before "listening": the test removes the file's name once it hears that.
+$log = fopen($argv[2], 'a');
+echo "listening\n";
 foreach ($responses as $response) {
     $client = stream_socket_accept($server, 30);
     if (!$client) {

@@ -63,9 +63,9 @@ if (!function_exists('proc_open')) {
             } elseif (is_resource($spec) && ($which = array_search($spec, $ours, true)) !== false
                 && ($dir = get_cfg_var('lamp_phpt_stdio'))) {
                 $stdio[$fd] = "$dir/$which";
-            } elseif (is_resource($spec) && stream_get_meta_data($spec)['wrapper_type'] === 'plainfile') {
+            } elseif (is_resource($spec) && ($meta = stream_get_meta_data($spec))['wrapper_type'] === 'plainfile') {
                 // A file of the test's (a server's log, in /tmp): the child appends to it.
-                $files[$fd] = stream_get_meta_data($spec)['uri'];
+                $files[$fd] = $meta['uri'];
             }
         }
         $request = [
