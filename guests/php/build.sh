@@ -511,8 +511,11 @@ if [[ -d $HERE/runtime ]] && compgen -G "$HERE/runtime/*.c" >/dev/null; then
   # The extensions' libraries as PHP's own link has them (EXTRA_LDFLAGS, EXTRA_LIBS: libs.sh's
   # OpenSSL, SQLite, zlib, and -ldl: wasi-libc keeps dlopen & co. in libdl.a).
   read -ra extra <<<"$(sed -n 's/^EXTRA_LDFLAGS = //p; s/^EXTRA_LIBS = //p' "$SRC/Makefile" | tr '\n' ' ')"
-  wasi-cc "$PHP_OPT" -mexec-model=reactor -o "$GLUE/php-handler-core.wasm" "${objs[@]}" "$GLUE"/*_component_type.o \
-    "$SRC/libs/libphp.a" "${extra[@]}"
+  # stat, lstat, access and chdir (and the fstatat inside wasi-libc's chdir) go through
+  # runtime/lamp_preload.c first: what the snapshot already knows is not asked of the host.
+  vouched=(-Wl,--wrap=stat -Wl,--wrap=lstat -Wl,--wrap=access -Wl,--wrap=chdir -Wl,--wrap=fstatat)
+  wasi-cc "$PHP_OPT" -mexec-model=reactor "${vouched[@]}" -o "$GLUE/php-handler-core.wasm" "${objs[@]}" \
+    "$GLUE"/*_component_type.o "$SRC/libs/libphp.a" "${extra[@]}"
   core=$GLUE/php-handler-core.wasm
   if [[ -n $WASM_OPT_FLAGS ]]; then
     wasm_opt "$core" "$GLUE/php-handler-opt.wasm"

@@ -16,8 +16,9 @@ use crate::php::task;
 use crate::web::{Serve, client};
 
 /// The front controller: includes in every form, a class used before its declaration (early
-/// binding), a static counter, and what the snapshot served (`lamp_preload_status`, absent
-/// natively).
+/// binding), a static counter, what an autoloader asks of the file system about the code
+/// (answered from the snapshot while the host vouches for it), and what the snapshot served
+/// (`lamp_preload_status`, absent natively).
 const INDEX: &str = r#"<?php
 $early = new Early();
 require __DIR__ . '/../lib/greet.php';
@@ -37,6 +38,13 @@ echo json_encode([
     'uri' => $_SERVER['REQUEST_URI'] ?? null,
     'method' => Counter::method(),
     'memory_limit' => ini_get('memory_limit'),
+    'lib_is_file' => is_file(__DIR__ . '/../lib/greet.php'),
+    'lib_exists' => file_exists(__DIR__ . '/../lib/greet.php'),
+    'lib_size' => filesize(__DIR__ . '/../lib/greet.php'),
+    'lib_mtime' => filemtime(__DIR__ . '/../lib/greet.php'),
+    'lib_is_dir' => is_dir(__DIR__ . '/../lib'),
+    'lib_missing' => is_file(dirname(__DIR__) . '/lib/missing.php'),
+    'cwd' => basename(getcwd()),
 ]);
 class Early {}
 "#;
@@ -134,7 +142,9 @@ fn serve_runs_each_request_from_the_snapshot_of_the_apps_code() {
     // has.
     let mut ours = first.clone();
     let mut theirs = native(app.path());
-    for key in ["status", "uri", "method", "memory_limit"] {
+    // The script's directory is the request's (PHP-FPM's chdir), not the command line's.
+    assert_eq!(first["cwd"], "public", "{first}");
+    for key in ["status", "uri", "method", "memory_limit", "cwd"] {
         ours.as_object_mut().unwrap().remove(key);
         theirs.as_object_mut().unwrap().remove(key);
     }
@@ -142,6 +152,9 @@ fn serve_runs_each_request_from_the_snapshot_of_the_apps_code() {
     assert_eq!(ours["counter"], 1);
     assert_eq!(ours["declared_early"], true);
     assert_eq!(ours["unused_declared"], false);
+    assert_eq!(ours["lib_is_file"], true);
+    assert_eq!(ours["lib_is_dir"], true);
+    assert_eq!(ours["lib_missing"], false);
 
     // Nothing of one request in the next: the static counter starts again.
     assert_eq!(page(&serve)["counter"], 1);
@@ -175,6 +188,9 @@ fn serve_runs_each_request_from_the_snapshot_of_the_apps_code() {
     assert_eq!(changed["greeting"], "Hi, world!");
     assert_eq!(changed["status"]["stale"], 1, "{changed}");
     assert_eq!(changed["status"]["hits"], 3, "{changed}");
+    // Its size is the new one: the file system is asked again once the code changed.
+    let size = std::fs::metadata(app.path().join("lib/greet.php")).unwrap().len();
+    assert_eq!(changed["lib_size"], size, "{changed}");
 }
 
 /// The file system calls `host serve` makes while it serves `path` once (`strace` on the
@@ -228,9 +244,13 @@ fn includes_from_the_snapshot_touch_no_file_while_the_code_is_unchanged() {
         "strace saw the request: {all}"
     );
     // PHP resolved none of `__DIR__ . '/../lib/...'` itself (a realpath is an lstat per
-    // component), include_once/require_once opened nothing, and with the host watching the
-    // code nothing was checked.
+    // component), include_once/require_once opened nothing, with the host watching the code
+    // nothing was checked, and is_file(), file_exists(), filesize(), is_dir() of the code and
+    // the chdir() to the script's directory were answered from the snapshot.
     assert!(!all.contains("../lib"), "{all}");
+    assert!(!all.contains("\"public\""), "{all}");
+    assert!(!all.contains("\"lib\""), "{all}");
+    assert!(all.contains("lib/missing.php"), "{all}");
     assert!(!all.contains("lib/./"), "{all}");
     for file in libs {
         assert!(!all.contains(file), "{file}: {all}");

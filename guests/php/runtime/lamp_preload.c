@@ -38,6 +38,16 @@
  * no symlink, so it is done only for directories on a preloaded file's real path (which has no
  * symlinks); anything else is resolved by PHP as usual.
  *
+ * While the host vouches for the code (LAMP_PRELOAD_VALIDATE=0, or this request's
+ * lamp_preload_trust), the file system is not asked about what the preload already saw either:
+ * stat(), lstat() and access(F_OK/R_OK) of a preloaded file or of a directory on one's real path
+ * (`is_file()` and `file_exists()` in an autoloader, `filemtime()`, `is_dir(__DIR__)`) give what
+ * they gave at preload, and the SAPI's chdir() to the script's directory skips its check that
+ * the directory is one (build.sh links php.wasm with --wrap for these; __wrap_* below). Each of
+ * those is 3-6 host system calls otherwise. As with opcache's validate_timestamps=0, a file the
+ * request itself rewrites still stats as it was until the next request (which `host serve`'s
+ * watch then does not vouch for; on Lambda the code is read-only).
+ *
  * Each instance serves one request from its own copy of the snapshot, so a compiled file can
  * only be shared between the includes of one request: an include gets a copy of the file's
  * op_array with its own run-time cache and a reference on the shared opcodes, which the end of
@@ -73,8 +83,9 @@ typedef struct {
 	 * when it is included. */
 	HashTable functions;
 	HashTable classes;
-	off_t size;
-	struct timespec mtime;
+	/* stat() of its path at preload: checked against the file's (validate), or given as the
+	 * file's while the host vouches for the code. */
+	struct stat st;
 	/* The just-in-time superglobals ($_SERVER, $_ENV, $_REQUEST) its code names: PHP fills one
 	 * when a compile first meets its name, so an include that skips the compile must ask. */
 	zend_string *jit_globals[4];
@@ -83,7 +94,8 @@ typedef struct {
 
 /* Guest path (as realpath gives it) → lamp_script. NULL without a preload. */
 static HashTable *scripts;
-/* The directories on the preloaded files' real paths (none is a symlink), as keys. */
+/* The directories on the preloaded files' real paths (none is a symlink), as keys; each one's
+ * stat() at preload, or NULL where that failed. */
 static HashTable *real_dirs;
 static zend_op_array *(*plain_compile_file)(zend_file_handle *file_handle, int type);
 static zend_string *(*plain_resolve_path)(zend_string *filename);
@@ -93,6 +105,8 @@ static bool opening_for_real;
 static bool validate = true;
 /* This request's: the host vouches that nothing changed (lamp_preload_trust). */
 static bool trusted;
+/* The preload succeeded and its hooks are in place. */
+static bool serving;
 static struct {
 	zend_long hits, stale, misses;
 } counts;
@@ -100,18 +114,18 @@ static struct {
 static bool unchanged(const lamp_script *s, const char *path)
 {
 	struct stat st;
-	return stat(path, &st) == 0 && st.st_size == s->size
-	       && st.st_mtim.tv_sec == s->mtime.tv_sec && st.st_mtim.tv_nsec == s->mtime.tv_nsec;
+	return stat(path, &st) == 0 && st.st_size == s->st.st_size
+	       && st.st_mtim.tv_sec == s->st.st_mtim.tv_sec && st.st_mtim.tv_nsec == s->st.st_mtim.tv_nsec;
 }
 
-/* The preloaded file an absolute path names, with `.`, `..` and doubled slashes taken out
- * (`DIR/..` only for a DIR in real_dirs), or NULL: PHP resolves it then. */
-static lamp_script *preloaded(const char *name, size_t len)
+/* An absolute path with `.`, `..` and doubled slashes taken out (`DIR/..` only for a DIR in
+ * real_dirs) into `path` (PATH_MAX bytes), its length in `*out`; false when that cannot be
+ * said without the file system (PHP resolves it then). */
+static bool normalize(const char *name, size_t len, char *path, size_t *out)
 {
-	char path[PATH_MAX];
 	size_t n = 0;
-	if (scripts == NULL || len == 0 || len >= sizeof path || name[0] != '/' || name[len - 1] == '/') {
-		return NULL;
+	if (scripts == NULL || len == 0 || len >= PATH_MAX || name[0] != '/' || name[len - 1] == '/') {
+		return false;
 	}
 	/* The result is never longer than the name, so it fits. */
 	for (size_t i = 0; i < len;) {
@@ -131,7 +145,7 @@ static lamp_script *preloaded(const char *name, size_t len)
 				continue; /* "/.." is "/" */
 			}
 			if (!zend_hash_str_exists(real_dirs, path, n)) {
-				return NULL;
+				return false;
 			}
 			while (path[n - 1] != '/') {
 				n--;
@@ -143,7 +157,91 @@ static lamp_script *preloaded(const char *name, size_t len)
 		memcpy(path + n, name + start, part);
 		n += part;
 	}
-	return zend_hash_str_find_ptr(scripts, path, n);
+	*out = n;
+	return true;
+}
+
+/* The preloaded file an absolute path names (see normalize), or NULL. */
+static lamp_script *preloaded(const char *name, size_t len)
+{
+	char path[PATH_MAX];
+	size_t n;
+	return normalize(name, len, path, &n) ? zend_hash_str_find_ptr(scripts, path, n) : NULL;
+}
+
+/* What stat() gave at preload for a preloaded file or a directory on one's real path, while
+ * the host vouches for the code; NULL when the file system must be asked. */
+static const struct stat *vouched_stat(const char *name)
+{
+	char path[PATH_MAX];
+	size_t n;
+	if (!serving || (validate && !trusted) || name == NULL
+	    || !normalize(name, strlen(name), path, &n)) {
+		return NULL;
+	}
+	lamp_script *s = zend_hash_str_find_ptr(scripts, path, n);
+	return s ? &s->st : zend_hash_str_find_ptr(real_dirs, path, n);
+}
+
+/* The wrapped libc functions (build.sh: -Wl,--wrap=...). A real path has no symlinks, so
+ * lstat() of one is its stat(). */
+int __real_stat(const char *restrict path, struct stat *restrict st);
+int __real_lstat(const char *restrict path, struct stat *restrict st);
+int __real_access(const char *path, int mode);
+int __real_chdir(const char *path);
+int __real_fstatat(int fd, const char *restrict path, struct stat *restrict st, int flag);
+
+int __wrap_stat(const char *restrict path, struct stat *restrict st)
+{
+	const struct stat *known = vouched_stat(path);
+	if (known) {
+		*st = *known;
+		return 0;
+	}
+	return __real_stat(path, st);
+}
+
+int __wrap_lstat(const char *restrict path, struct stat *restrict st)
+{
+	const struct stat *known = vouched_stat(path);
+	if (known) {
+		*st = *known;
+		return 0;
+	}
+	return __real_lstat(path, st);
+}
+
+/* Exists and is readable (the preload read it, or went through it); writing and running are
+ * the system's to say. */
+int __wrap_access(const char *path, int mode)
+{
+	if ((mode & ~R_OK) == 0 && vouched_stat(path)) {
+		return 0;
+	}
+	return __real_access(path, mode);
+}
+
+/* wasi-libc's chdir() checks with one fstatat() that the path is a directory; for a directory
+ * the preload saw, that one call is answered from what it saw. */
+static const struct stat *chdir_to;
+
+int __wrap_chdir(const char *path)
+{
+	const struct stat *known = vouched_stat(path);
+	chdir_to = known && S_ISDIR(known->st_mode) ? known : NULL;
+	int r = __real_chdir(path);
+	chdir_to = NULL;
+	return r;
+}
+
+int __wrap_fstatat(int fd, const char *restrict path, struct stat *restrict st, int flag)
+{
+	if (chdir_to) {
+		*st = *chdir_to;
+		chdir_to = NULL;
+		return 0;
+	}
+	return __real_fstatat(fd, path, st, flag);
 }
 
 static zend_string *lamp_resolve_path(zend_string *filename)
@@ -172,9 +270,11 @@ static zend_result lamp_stream_open(zend_file_handle *handle)
 	return plain_stream_open(handle);
 }
 
-/* Notes the directories of a real path (each one's parents are noted with it). */
+/* Notes the directories of a real path (each one's parents are noted with it), with their
+ * stat(). */
 static void note_real_dirs(const zend_string *path)
 {
+	char dir[PATH_MAX];
 	for (size_t i = ZSTR_LEN(path) - 1; i > 0; i--) {
 		if (ZSTR_VAL(path)[i] != '/') {
 			continue;
@@ -182,7 +282,14 @@ static void note_real_dirs(const zend_string *path)
 		if (zend_hash_str_exists(real_dirs, ZSTR_VAL(path), i)) {
 			break;
 		}
-		zend_hash_str_add_empty_element(real_dirs, ZSTR_VAL(path), i);
+		memcpy(dir, ZSTR_VAL(path), i);
+		dir[i] = '\0';
+		struct stat st, *kept = NULL;
+		if (stat(dir, &st) == 0) {
+			kept = emalloc(sizeof *kept);
+			*kept = st;
+		}
+		zend_hash_str_add_ptr(real_dirs, ZSTR_VAL(path), i, kept);
 	}
 }
 
@@ -350,8 +457,7 @@ static enum preload_result preload_file(const char *name)
 	zend_hash_init(&s->functions, 0, NULL, NULL, 0);
 	zend_hash_init(&s->classes, 0, NULL, NULL, 0);
 	s->path = path;
-	s->size = st.st_size;
-	s->mtime = st.st_mtim;
+	s->st = st;
 	s->op_array = NULL;
 	s->jit_global_count = 0;
 
@@ -464,6 +570,7 @@ void lamp_preload(void)
 		zend_resolve_path = lamp_resolve_path;
 		plain_stream_open = zend_stream_open_function;
 		zend_stream_open_function = lamp_stream_open;
+		serving = true;
 		fprintf(stderr, "lamp-preload: %ld compiled, %ld skipped, %zu bytes\nlamp-preload: done %ld\n",
 		        (long)compiled, (long)skipped, zend_memory_usage(false) - before, (long)compiled);
 	}
