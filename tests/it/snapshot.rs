@@ -189,7 +189,9 @@ fn serve_runs_each_request_from_the_snapshot_of_the_apps_code() {
     assert_eq!(changed["status"]["stale"], 1, "{changed}");
     assert_eq!(changed["status"]["hits"], 3, "{changed}");
     // Its size is the new one: the file system is asked again once the code changed.
-    let size = std::fs::metadata(app.path().join("lib/greet.php")).unwrap().len();
+    let size = std::fs::metadata(app.path().join("lib/greet.php"))
+        .unwrap()
+        .len();
     assert_eq!(changed["lib_size"], size, "{changed}");
 }
 
