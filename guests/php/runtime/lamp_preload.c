@@ -191,24 +191,25 @@ int __real_access(const char *path, int mode);
 int __real_chdir(const char *path);
 int __real_fstatat(int fd, const char *restrict path, struct stat *restrict st, int flag);
 
-int __wrap_stat(const char *restrict path, struct stat *restrict st)
+/* Copies what the preload saw of `path` into `st` (see vouched_stat); false when the system
+ * must be asked. */
+static bool vouched_copy(const char *path, struct stat *st)
 {
 	const struct stat *known = vouched_stat(path);
 	if (known) {
 		*st = *known;
-		return 0;
 	}
-	return __real_stat(path, st);
+	return known != NULL;
+}
+
+int __wrap_stat(const char *restrict path, struct stat *restrict st)
+{
+	return vouched_copy(path, st) ? 0 : __real_stat(path, st);
 }
 
 int __wrap_lstat(const char *restrict path, struct stat *restrict st)
 {
-	const struct stat *known = vouched_stat(path);
-	if (known) {
-		*st = *known;
-		return 0;
-	}
-	return __real_lstat(path, st);
+	return vouched_copy(path, st) ? 0 : __real_lstat(path, st);
 }
 
 /* Exists and is readable (the preload read it, or went through it); writing and running are
