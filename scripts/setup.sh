@@ -60,36 +60,36 @@ done
 # cfn-lint validates layer/template.yaml (tests/it/layers.rs).
 cfn-lint --version >/dev/null 2>&1 || { echo "setup: installing cfn-lint"; python3 -m pip install -q cfn-lint; }
 
-# wasmtime with our patches (patches/wasmtime/, each says what and why): Cargo.toml's
-# [patch.crates-io] builds it from vendor/wasmtime, which is made here from the crate crates.io
-# serves (cargo's download cache when it has it), checked against the sha256 Cargo.lock had for
+# Crates we patch (patches/CRATE/*.patch, each says what and why): Cargo.toml's
+# [patch.crates-io] builds them from vendor/CRATE, which is made here from the crate crates.io
+# serves (cargo's download cache when it has it), checked against the sha256 Cargo.lock has for
 # it, with the patches applied; made again only when the version or a patch changes.
-WASMTIME_VERSION=48.0.8
-WASMTIME_SHA256=a2afcadb2e7d0417cb8f3f322c66eff49338b288f22290c0ca0bd3e9570732aa
-vendor_wasmtime() {
+vendor_crate() {
+  local name=$1 version=$2 sha256=$3
   local root dest key tmp crate p
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-  dest=$root/vendor/wasmtime
-  key=$( { echo "$WASMTIME_VERSION $WASMTIME_SHA256"; cat "$root"/patches/wasmtime/*.patch; } | sha256sum | cut -c1-16)
+  dest=$root/vendor/$name
+  key=$( { echo "$version $sha256"; cat "$root/patches/$name"/*.patch; } | sha256sum | cut -c1-16)
   [[ -f $dest/.lamp-vendored && $(cat "$dest/.lamp-vendored") == "$key" ]] && return
-  echo "setup: vendoring wasmtime $WASMTIME_VERSION with patches/wasmtime/ into vendor/wasmtime"
+  echo "setup: vendoring $name $version with patches/$name/ into vendor/$name"
   tmp=$(mktemp -d)
-  crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"wasmtime-$WASMTIME_VERSION.crate" 2>/dev/null | head -n1 || true)
-  if [[ -z $crate ]] || ! echo "$WASMTIME_SHA256  $crate" | sha256sum -c --quiet 2>/dev/null; then
-    crate=$tmp/wasmtime.crate
-    curl -sSfL --retry 3 -o "$crate" "https://static.crates.io/crates/wasmtime/wasmtime-$WASMTIME_VERSION.crate"
-    echo "$WASMTIME_SHA256  $crate" | sha256sum -c --quiet ||
-      { echo "setup: error: wasmtime-$WASMTIME_VERSION.crate from crates.io does not have the sha256 pinned in scripts/setup.sh" >&2; exit 1; }
+  crate=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"$name-$version.crate" 2>/dev/null | head -n1 || true)
+  if [[ -z $crate ]] || ! echo "$sha256  $crate" | sha256sum -c --quiet 2>/dev/null; then
+    crate=$tmp/$name.crate
+    curl -sSfL --retry 3 -o "$crate" "https://static.crates.io/crates/$name/$name-$version.crate"
+    echo "$sha256  $crate" | sha256sum -c --quiet ||
+      { echo "setup: error: $name-$version.crate from crates.io does not have the sha256 pinned in scripts/setup.sh" >&2; exit 1; }
   fi
   tar -xzf "$crate" -C "$tmp"
-  for p in "$root"/patches/wasmtime/*.patch; do
-    patch -s -p1 -d "$tmp/wasmtime-$WASMTIME_VERSION" <"$p" ||
-      { echo "setup: error: $p does not apply to wasmtime $WASMTIME_VERSION" >&2; exit 1; }
+  for p in "$root/patches/$name"/*.patch; do
+    patch -s -p1 -d "$tmp/$name-$version" <"$p" ||
+      { echo "setup: error: $p does not apply to $name $version" >&2; exit 1; }
   done
-  echo "$key" >"$tmp/wasmtime-$WASMTIME_VERSION/.lamp-vendored"
+  echo "$key" >"$tmp/$name-$version/.lamp-vendored"
   rm -rf "$dest"
   mkdir -p "$root/vendor"
-  mv "$tmp/wasmtime-$WASMTIME_VERSION" "$dest"
+  mv "$tmp/$name-$version" "$dest"
   rm -rf "$tmp"
 }
-vendor_wasmtime
+vendor_crate wasmtime 48.0.8 a2afcadb2e7d0417cb8f3f322c66eff49338b288f22290c0ca0bd3e9570732aa
+vendor_crate wasmtime-wasi 48.0.8 a678afa77874a2d6eed071852f7777ccd77495e0bfbc30f7b8089e1d00b2485f

@@ -356,7 +356,7 @@ impl Function {
         };
         let timeout = timeout_for(event, self.config.timeout);
         let context = self.context(event);
-        let sandbox = self.sandbox_for(event);
+        let mut sandbox = self.sandbox_for(event);
         // Without a watch, the code does not change while the function runs (the bootstrap's
         // snapshot: the host checked its hash, the task root is read-only), unless the watch
         // could not start: then the guest checks every include.
@@ -364,6 +364,10 @@ impl Function {
             Some(watch) => watch.unchanged(),
             None => !self.validate_includes,
         };
+        if !code_unchanged {
+            // A folder may have been replaced: open them again, as the code is checked again.
+            sandbox.opened_dirs = Arc::default();
+        }
         web::respond(
             &self.handler,
             root,
@@ -734,5 +738,6 @@ fn sandbox_template(
         dirs,
         memory_limit: (spec.config.memory_mb as usize) << 20,
         outbound: Arc::new(spec.outbound.clone()),
+        opened_dirs: Arc::default(),
     }
 }

@@ -610,13 +610,7 @@ fn shutdown_finishes_requests_in_flight() {
 fn a_request_runs_to_its_end_when_its_client_goes_away() {
     let app = app();
     let serve = Serve::start(&app.path().join("public"), &[]);
-    let mut stream = TcpStream::connect(serve.base.trim_start_matches("http://")).unwrap();
-    stream
-        .write_all(b"GET /?do=write HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    // The page is in its sleep when the client goes.
-    std::thread::sleep(Duration::from_millis(300));
-    drop(stream);
+    send_and_leave(&serve, "/?do=write");
     let http = client();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -636,6 +630,34 @@ fn a_request_runs_to_its_end_when_its_client_goes_away() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Sends `GET path` and goes away 300 ms later, while `?do=write` is still in its sleep.
+fn send_and_leave(serve: &Serve, path: &str) {
+    let mut stream = TcpStream::connect(serve.base.trim_start_matches("http://")).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// Nor does shutdown stop a request whose client has gone: it is waited for like the others
+/// (before, the runtime stopped under it, and its pending file writes panicked).
+#[test]
+fn shutdown_finishes_a_request_whose_client_has_gone() {
+    let app = app();
+    let mut serve = Serve::start(&app.path().join("public"), &[]);
+    send_and_leave(&serve, "/?do=write");
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = Command::new("kill")
+        .arg(serve.child.id().to_string())
+        .status();
+    let exit = serve.child.wait().unwrap();
+    let log = serve.log();
+    assert!(exit.success(), "{exit:?}\n{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.lines().any(|line| line.contains(" GET / 200 ")),
+        "the request did not finish:\n{log}"
+    );
 }
 
 /// The same requests through native `php -S` and `host serve`, on the same dump script:
@@ -1084,6 +1106,29 @@ fn page_time() {
         handlers[270],
         (page.as_secs_f64() - handler.as_secs_f64()) * 1e3
     );
+}
+
+/// `host serve examples/lamp-app`: the folder with no index.php serves its SAM template.
+#[test]
+fn serving_the_example_apps_folder_serves_its_template() {
+    let app = example_app();
+    let serve = Serve::start(app.path(), &[]);
+    assert!(
+        serve.log().contains("serving its SAM template"),
+        "{}",
+        serve.log()
+    );
+    let http = client();
+    // The Rust route exists only in the template.
+    let rust = http.get(serve.url("/rust/hello?name=Ada")).send().unwrap();
+    assert_eq!(rust.status(), 200, "{}", serve.log());
+    let hello = http
+        .get(serve.url("/hello"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(hello.contains("<p>Hello, world</p>"), "{hello}");
 }
 
 /// The seed's architecture, examples/lamp-app, as `make serve` runs it (its SAM template):

@@ -25,7 +25,8 @@ const API_GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
 /// TARGET is a PHP web app's document root (a folder with index.php: files that exist are
 /// served, `.php` files run, everything else goes to index.php, as nginx's `try_files`); a SAM
 /// template (each function with `HttpApi`/`Api` events is served on its routes, with the
-/// template's memory, timeout and environment); or a handler (a component or a PHP script with
+/// template's memory, timeout and environment), also given as the folder that holds it when
+/// that folder has no index.php; or a handler (a component or a PHP script with
 /// a handler function). A handler that is not a web app gets each request as an HTTP API
 /// (2.0) event. Files under the assets prefix are served from the folder
 /// without running PHP, like the seed's S3/CloudFront split.
@@ -33,11 +34,12 @@ const API_GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
 #[command(after_help = "Examples:
   host serve examples/lamp-app/public
   host serve examples/lamp-app/template.yaml
+  host serve examples/lamp-app                (the same: its folder, which has no index.php)
   host serve public --listen 127.0.0.1:9000 --concurrency 8 --timeout 30
   host serve hello.wasm --listen 127.0.0.1:8080")]
 pub struct ServeCommand {
-    /// A web app's document root (a folder), a SAM template (.yaml), or a handler file
-    /// (.wasm, .cwasm, .php).
+    /// A web app's document root (a folder), a SAM template (.yaml) or the folder holding it,
+    /// or a handler file (.wasm, .cwasm, .php).
     #[arg(default_value = ".")]
     pub target: PathBuf,
     /// The address to listen on (port 0: any free port, printed at start).
@@ -68,7 +70,7 @@ pub struct ServeCommand {
 }
 
 impl ServeCommand {
-    pub fn execute(self) -> Result<ExitCode> {
+    pub fn execute(mut self) -> Result<ExitCode> {
         let concurrency = self.concurrency.map_or_else(
             || std::thread::available_parallelism().map_or(2, |n| n.get()),
             |n| n as usize,
@@ -80,6 +82,7 @@ impl ServeCommand {
                 self.target.display()
             );
         }
+        self.target = app_target(&self.target);
         let mut mounted = Vec::new();
         for (name, spec, routes) in self.specs(concurrency)? {
             let function = Function::load(spec)
@@ -181,6 +184,34 @@ impl ServeCommand {
             .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned());
         Ok(vec![(name, spec, vec![RouteKey::catch_all()])])
     }
+}
+
+/// What `target` serves: itself, but for a folder without an index.php that holds a SAM
+/// template (an app's folder, like `examples/lamp-app`): that template, as `sam local
+/// start-api` serves the template of the folder it runs in. A folder with neither is served as
+/// a document root, with a warning: only its files and `.php` scripts answer.
+fn app_target(target: &std::path::Path) -> PathBuf {
+    if !target.is_dir() || target.join("index.php").is_file() {
+        return target.to_path_buf();
+    }
+    for name in ["template.yaml", "template.yml"] {
+        let template = target.join(name);
+        if template.is_file() {
+            tracing::info!(
+                "`{}` has no index.php: serving its SAM template `{}`",
+                target.display(),
+                template.display()
+            );
+            return template;
+        }
+    }
+    tracing::warn!(
+        "`{}` has no index.php (nor a SAM template): a path that names no file or script gets \
+         PHP's error; give the app's document root (the folder with its front controller, such \
+         as `public/`) or its template",
+        target.display()
+    );
+    target.to_path_buf()
 }
 
 /// Ctrl-C or SIGTERM.

@@ -36,6 +36,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 
@@ -82,6 +83,9 @@ struct Server {
     options: Options,
     slots: Semaphore,
     static_files: Option<ServeDir>,
+    /// Every request's task, which outlives its connection (see `connect`): shutdown waits
+    /// for these too, not only for the connections.
+    requests: TaskTracker,
 }
 
 /// Serves until `shutdown` completes, then lets requests in flight finish (up to the grace
@@ -114,6 +118,7 @@ pub async fn serve(
         static_files,
         functions,
         options,
+        requests: TaskTracker::new(),
     });
     tracing::info!(
         "listening on http://{local} ({} at a time; static files under {})",
@@ -142,10 +147,14 @@ pub async fn serve(
     drop(listener);
     tracing::info!("shutting down: finishing the requests in flight");
     let grace = server.options.grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    // The connections first (their requests finish and answer), then the requests whose
+    // client has gone: the runtime stopping under one would cut it off in the middle.
+    server.requests.close();
+    let finished = async {
+        graceful.shutdown().await;
+        server.requests.wait().await;
+    };
+    if tokio::time::timeout(grace, finished).await.is_err() {
         tracing::warn!("requests still running after {grace:?}; stopping anyway");
     }
     Ok(())
@@ -161,12 +170,14 @@ fn connect(
     let server = server.clone();
     let service = service_fn(move |request| {
         let server = server.clone();
+        let requests = server.requests.clone();
         async move {
             // A task of its own, so the request runs to its end when the client goes away (the
             // connection drops this future): Lambda finishes an invocation whatever happens to
             // its caller, and a guest dropped midway would leave behind what it holds, such as
             // a SQLite lock directory in the function's /tmp.
-            let response = tokio::spawn(server.handle(request, peer))
+            let response = requests
+                .spawn(server.handle(request, peer))
                 .await
                 .unwrap_or_else(|e| {
                     tracing::error!("request from {peer} failed: {e}");
