@@ -61,6 +61,9 @@ struct Args {
     mysql: mysql::MysqlArgs,
 }
 
+/// What every hello answers (the JSON handlers, the web page, the native peers).
+const HELLO: &str = "Hello, world";
+
 struct Sizes {
     cold: usize,
     warm: usize,
@@ -143,6 +146,22 @@ fn main() -> Result<()> {
             .arg("--php-runtime")
             .arg(&php_cwasm),
     )?;
+    // The seed's hello as a web page (PHP web mode: `_HANDLER` names the script), behind an
+    // HTTP API event, with its code in a snapshot like `php_snap_task`'s: the same greeting
+    // through the other contract, for the per-request cost of web mode.
+    let php_web_task = work.path().join("php-web-task");
+    std::fs::create_dir_all(php_web_task.join("public"))?;
+    std::fs::write(
+        php_web_task.join("public/index.php"),
+        "<?php\n\necho 'Hello, ' . $_GET['name'];\n",
+    )?;
+    run_ok(
+        Command::new(&args.host)
+            .arg("compile")
+            .arg(&php_web_task)
+            .arg("--php-runtime")
+            .arg(&php_cwasm),
+    )?;
     let rust_task = work.path().join("rust-task");
     std::fs::create_dir_all(&rust_task)?;
     run_ok(
@@ -222,13 +241,50 @@ fn main() -> Result<()> {
     ));
 
     // Warm latency and throughput.
-    let native_loop = warm(sizes.warm, event, &mut peer(false), 1)?;
+    let native_loop = warm(sizes.warm, event, HELLO, &mut peer(false), 1)?;
     let native_per_process = per_process(sizes.peer_per_process, event, || peer(true))?;
-    let php1 = warm(sizes.warm, event, &mut ours(&php_task, "index", 1), 1)?;
-    let php2 = warm(sizes.warm, event, &mut ours(&php_task, "index", 2), 2)?;
-    let php_snap1 = warm(sizes.warm, event, &mut ours(&php_snap_task, "index", 1), 1)?;
-    let rust1 = warm(sizes.warm, event, &mut ours(&rust_task, "hello", 1), 1)?;
-    let rust2 = warm(sizes.warm, event, &mut ours(&rust_task, "hello", 2), 2)?;
+    let php1 = warm(
+        sizes.warm,
+        event,
+        HELLO,
+        &mut ours(&php_task, "index", 1),
+        1,
+    )?;
+    let php2 = warm(
+        sizes.warm,
+        event,
+        HELLO,
+        &mut ours(&php_task, "index", 2),
+        2,
+    )?;
+    let php_snap1 = warm(
+        sizes.warm,
+        event,
+        HELLO,
+        &mut ours(&php_snap_task, "index", 1),
+        1,
+    )?;
+    let php_web1 = warm(
+        sizes.warm,
+        &http_api_event("/", "name=world"),
+        HELLO,
+        &mut ours(&php_web_task, "public/index.php", 1),
+        1,
+    )?;
+    let rust1 = warm(
+        sizes.warm,
+        event,
+        HELLO,
+        &mut ours(&rust_task, "hello", 1),
+        1,
+    )?;
+    let rust2 = warm(
+        sizes.warm,
+        event,
+        HELLO,
+        &mut ours(&rust_task, "hello", 2),
+        2,
+    )?;
     rows.push(Row::latency(
         "warm invocation, PHP hello, fresh instance each (ours)",
         &php1.latencies,
@@ -238,6 +294,15 @@ fn main() -> Result<()> {
         "warm invocation, PHP hello, fresh instance each, from the snapshot of its code (ours)",
         &php_snap1.latencies,
         Some(&native_loop.latencies),
+    ));
+    rows.push(Row::latency(
+        "warm invocation, PHP hello as a web page (HTTP API event), fresh instance each, from the snapshot of its code (ours)",
+        &php_web1.latencies,
+        Some(&native_loop.latencies),
+    ));
+    rows.push(web::note_row(
+        "PHP web mode's cost per invocation over the JSON handler's, both from the snapshot (goal: within 0.1 ms)",
+        &web_mode_cost(&php_web1.latencies, &php_snap1.latencies),
     ));
     rows.push(Row::latency(
         "warm invocation, Rust hello, fresh instance each (ours)",
@@ -481,7 +546,14 @@ struct Warm {
 }
 
 /// One runtime serving `n` events queued at once: latency per event, events per second, peak RSS.
-fn warm(n: usize, event: &str, cmd: &mut Command, concurrency: usize) -> Result<Warm> {
+/// Every answer must be a response containing `expect` (an error answered fast is no figure).
+fn warm(
+    n: usize,
+    event: &str,
+    expect: &str,
+    cmd: &mut Command,
+    concurrency: usize,
+) -> Result<Warm> {
     let mock = MockRuntime::start();
     mock.set_recording(false);
     // Warm up: the first events pay for init.
@@ -505,9 +577,14 @@ fn warm(n: usize, event: &str, cmd: &mut Command, concurrency: usize) -> Result<
             Duration::from_secs(600),
         ));
     }
-    let got = mock
-        .wait_for_outcomes(10 + n, Duration::from_secs(600))
-        .len();
+    let outcomes = mock.wait_for_outcomes(10 + n, Duration::from_secs(600));
+    let got = outcomes.len();
+    if let Some((id, wrong)) = outcomes.iter().find(|(_, outcome)| {
+        !matches!(outcome, mock_runtime::Outcome::Response(body) if body.contains(expect))
+    }) {
+        stop(child);
+        bail!("{cmd:?} answered event {id} with {wrong:?}, not a response containing {expect:?}");
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let peak_rss_kb = peak_rss_kb(child.id());
     stop(child);
@@ -524,6 +601,43 @@ fn warm(n: usize, event: &str, cmd: &mut Command, concurrency: usize) -> Result<
         per_second: n as f64 / elapsed,
         peak_rss_kb,
     })
+}
+
+/// An API Gateway HTTP API (payload 2.0) event: `GET path?query` from 127.0.0.1.
+fn http_api_event(path: &str, query: &str) -> String {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": "bench.example", "user-agent": "lamp-bench"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "bench",
+            "domainName": "bench.example",
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "lamp-bench"
+            },
+            "requestId": "bench",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "28/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0
+        },
+        "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+/// The difference of the medians, against the goal of 0.1 ms.
+fn web_mode_cost(web: &[f64], json: &[f64]) -> String {
+    let extra = median(web) - median(json);
+    let verdict = if extra <= 0.1 { "met" } else { "not met" };
+    format!("{extra:+.3} ms ({verdict})")
 }
 
 /// The process-per-event peer: a fresh PHP process serves each event; the time is from
