@@ -22,6 +22,8 @@
 #                     and run make (developers; the result is cached like any core)
 #        LAMP_PHP_VM  the Zend executor: SWITCH (default; regenerated with Zend/zend_vm_gen.php)
 #                     or CALL (the tarball's executor, which falls back to CALL on wasm32)
+#        LAMP_PHP_VM_ONE_ENTRY  1: the SWITCH executor's loop gets one entry (compiles 2.5x faster,
+#                     ran bench.php 2-20% slower: README.md); 0 (default): as generated
 #
 # Unchanged inputs (this script, patches/, compat/, runtime/, the tool, the WIT) make it a no-op;
 # a change in runtime/, the tool or the part of this script after "the components" only
@@ -50,6 +52,7 @@ JOBS=${JOBS:-2}
 DIST=${LAMP_PHP_DIST:-$HERE/dist}
 PHP_OPT=${LAMP_PHP_OPT:--O2}
 PHP_VM=${LAMP_PHP_VM:-SWITCH}
+PHP_VM_ONE_ENTRY=${LAMP_PHP_VM_ONE_ENTRY:-0}
 PHP_LTO=${LAMP_PHP_LTO:-0}
 WASM_OPT_FLAGS=${LAMP_PHP_WASM_OPT:-}
 BINARYEN_VERSION=132.0.0
@@ -89,7 +92,7 @@ fi
 # core: what changes the PHP build itself; glue: what only changes the handler link.
 # This script counts for the core up to the components' section only.
 COMPONENTS_MARK='^# --- the components'
-CORE_HASH=$( { sed "/$COMPONENTS_MARK/,\$d" "$HERE/build.sh" | sha256sum | cut -c1-64; echo "$PHP_SHA256 $WASI_LIBC_SHA256 $PHP_OPT vm=$PHP_VM lto=$PHP_LTO"; hash_files patches compat libs libs.sh; } | sha256sum | cut -c1-16)
+CORE_HASH=$( { sed "/$COMPONENTS_MARK/,\$d" "$HERE/build.sh" | sha256sum | cut -c1-64; echo "$PHP_SHA256 $WASI_LIBC_SHA256 $PHP_OPT vm=$PHP_VM$( ((PHP_VM_ONE_ENTRY)) && echo -one-entry) lto=$PHP_LTO"; hash_files patches compat libs libs.sh; } | sha256sum | cut -c1-16)
 GLUE_HASH=$( { echo "$CORE_HASH"; sha256sum "$HERE/build.sh" | cut -c1-64; echo "wizer=${LAMP_PHP_WIZER:-1} wasm-opt=$WASM_OPT_FLAGS"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
 if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm && -f $DIST/ssl/cert.pem && -f $DIST/ssl/openssl.cnf ]]; then
@@ -263,6 +266,44 @@ select_vm() {
     php8.2 -n "$SRC/Zend/zend_vm_gen.php" --with-vm-kind="$PHP_VM" >"$BUILD/vm_gen.log" 2>&1 ||
       { cat "$BUILD/vm_gen.log"; die "zend_vm_gen.php failed"; }
   fi
+  check_vm_kind
+  if [[ $PHP_VM == SWITCH && $PHP_VM_ONE_ENTRY == 1 ]]; then single_entry_switch_vm; fi
+}
+
+# The generated SWITCH executor's loop has two entries: its head (`zend_vm_continue:`, then
+# the `switch`) and, from the interrupt check before it, `zend_interrupt_helper_SPEC`, a label
+# inside the switch. Wasm has only structured loops, so LLVM's WebAssembly backend rewrites
+# such a loop ("Fix Irreducible Control Flow": every `goto zend_vm_continue`, one per opcode,
+# then goes through a dispatch block), and in LLVM 22 that pass takes time quadratic in the
+# function's size: 94% of compiling Zend/zend_execute.c, the longest file of the build by far.
+# With LAMP_PHP_VM_ONE_ENTRY=1 the loop gets one entry: it starts at the switch, the interrupt
+# before the first opcode is a case of it (-1, no handler's number), and `zend_vm_continue:`
+# (load the next handler) is the end of the body. The same opcodes run in the same order, and
+# the file compiles 2.5x faster, but bench.php ran 2-20% slower in three interleaved runs, so
+# it is not the default (README.md, "The executor's loop, one entry").
+single_entry_switch_vm() {
+  php8.2 -n -r '
+    $file = $argv[1];
+    $vm = file_get_contents($file);
+    $swaps = [
+      "\tZEND_VM_LOOP_INTERRUPT_CHECK();\n\n\twhile (1) {\nzend_vm_continue:\n\t\tdispatch_handler = OPLINE->handler;\nzend_vm_dispatch:\n\t\tswitch ((int)(uintptr_t)dispatch_handler) {\n"
+        => "\tdispatch_handler = UNEXPECTED(zend_atomic_bool_load_ex(&EG(vm_interrupt)))\n\t\t? (const void *)(uintptr_t)-1 : OPLINE->handler;\n\n\twhile (1) {\nzend_vm_dispatch:\n\t\tswitch ((int)(uintptr_t)dispatch_handler) {\ncase -1:\n\tgoto zend_interrupt_helper_SPEC;\n",
+      "\tZEND_VM_NEXT_OPCODE(); /* Never reached */\n\t\t}\n\n\t}\n"
+        => "\tZEND_VM_NEXT_OPCODE(); /* Never reached */\n\t\t}\nzend_vm_continue:\n\t\tdispatch_handler = OPLINE->handler;\n\t}\n",
+    ];
+    foreach ($swaps as $from => $to) {
+      if (substr_count($vm, $from) !== 1) {
+        fwrite(STDERR, "$file: the SWITCH executor is not as expected (" . json_encode(strtok($from, "\n")) . ")\n");
+        exit(1);
+      }
+      $vm = str_replace($from, $to, $vm);
+    }
+    file_put_contents($file, $vm);
+  ' "$SRC/Zend/zend_vm_execute.h" || die "could not give the SWITCH executor's loop one entry"
+  log "the SWITCH executor's loop has one entry (Zend/zend_vm_execute.h)"
+}
+
+check_vm_kind() {
   local want=ZEND_VM_KIND_$PHP_VM
   if [[ $PHP_VM == CALL ]]; then
     grep -q "define ZEND_VM_KIND.*ZEND_VM_KIND_CALL" "$SRC/Zend/zend_vm_opcodes.h" || die "no CALL VM in zend_vm_opcodes.h"
