@@ -57,6 +57,7 @@ PHP_LTO=${LAMP_PHP_LTO:-0}
 WASM_OPT_FLAGS=${LAMP_PHP_WASM_OPT:-}
 BINARYEN_VERSION=132.0.0
 case $PHP_VM in SWITCH|CALL) ;; *) echo "LAMP_PHP_VM must be SWITCH or CALL, not '$PHP_VM'" >&2; exit 2 ;; esac
+case $PHP_VM_ONE_ENTRY in 0|1) ;; *) echo "LAMP_PHP_VM_ONE_ENTRY must be 0 or 1, not '$PHP_VM_ONE_ENTRY'" >&2; exit 2 ;; esac
 if [[ $PHP_LTO == 1 && ! $PHP_OPT =~ ^-O[0-3]$ ]]; then
   echo "LAMP_PHP_LTO=1 takes LAMP_PHP_OPT=-O0..-O3 only, not '$PHP_OPT'" >&2; exit 2
 fi
@@ -92,7 +93,7 @@ fi
 # core: what changes the PHP build itself; glue: what only changes the handler link.
 # This script counts for the core up to the components' section only.
 COMPONENTS_MARK='^# --- the components'
-CORE_HASH=$( { sed "/$COMPONENTS_MARK/,\$d" "$HERE/build.sh" | sha256sum | cut -c1-64; echo "$PHP_SHA256 $WASI_LIBC_SHA256 $PHP_OPT vm=$PHP_VM$( ((PHP_VM_ONE_ENTRY)) && echo -one-entry) lto=$PHP_LTO"; hash_files patches compat libs libs.sh; } | sha256sum | cut -c1-16)
+CORE_HASH=$( { sed "/$COMPONENTS_MARK/,\$d" "$HERE/build.sh" | sha256sum | cut -c1-64; echo "$PHP_SHA256 $WASI_LIBC_SHA256 $PHP_OPT vm=$PHP_VM$([[ $PHP_VM_ONE_ENTRY == 0 ]] || echo -one-entry) lto=$PHP_LTO"; hash_files patches compat libs libs.sh; } | sha256sum | cut -c1-16)
 GLUE_HASH=$( { echo "$CORE_HASH"; sha256sum "$HERE/build.sh" | cut -c1-64; echo "wizer=${LAMP_PHP_WIZER:-1} wasm-opt=$WASM_OPT_FLAGS"; hash_files runtime tool/src tool/Cargo.toml; sha256sum "$ROOT/wit/handler.wit"; } | sha256sum | cut -c1-16)
 
 if ((!FORCE)) && [[ -f $BUILD/glue.stamp && $(cat "$BUILD/glue.stamp") == "$GLUE_HASH" && -f $DIST/php.wasm && -f $DIST/php-cli.wasm && -f $DIST/ssl/cert.pem && -f $DIST/ssl/openssl.cnf ]]; then
