@@ -241,50 +241,24 @@ fn main() -> Result<()> {
     ));
 
     // Warm latency and throughput.
-    let native_loop = warm(sizes.warm, event, HELLO, &mut peer(false), 1)?;
+    let native_loop = warm(sizes.warm, event, HELLO, &mut peer(false))?;
     let native_per_process = per_process(sizes.peer_per_process, event, || peer(true))?;
-    let php1 = warm(
-        sizes.warm,
-        event,
-        HELLO,
-        &mut ours(&php_task, "index", 1),
-        1,
-    )?;
-    let php2 = warm(
-        sizes.warm,
-        event,
-        HELLO,
-        &mut ours(&php_task, "index", 2),
-        2,
-    )?;
+    let php1 = warm(sizes.warm, event, HELLO, &mut ours(&php_task, "index", 1))?;
+    let php2 = warm(sizes.warm, event, HELLO, &mut ours(&php_task, "index", 2))?;
     let php_snap1 = warm(
         sizes.warm,
         event,
         HELLO,
         &mut ours(&php_snap_task, "index", 1),
-        1,
     )?;
     let php_web1 = warm(
         sizes.warm,
         &http_api_event("/", "name=world"),
         HELLO,
         &mut ours(&php_web_task, "public/index.php", 1),
-        1,
     )?;
-    let rust1 = warm(
-        sizes.warm,
-        event,
-        HELLO,
-        &mut ours(&rust_task, "hello", 1),
-        1,
-    )?;
-    let rust2 = warm(
-        sizes.warm,
-        event,
-        HELLO,
-        &mut ours(&rust_task, "hello", 2),
-        2,
-    )?;
+    let rust1 = warm(sizes.warm, event, HELLO, &mut ours(&rust_task, "hello", 1))?;
+    let rust2 = warm(sizes.warm, event, HELLO, &mut ours(&rust_task, "hello", 2))?;
     rows.push(Row::latency(
         "warm invocation, PHP hello, fresh instance each (ours)",
         &php1.latencies,
@@ -547,13 +521,7 @@ struct Warm {
 
 /// One runtime serving `n` events queued at once: latency per event, events per second, peak RSS.
 /// Every answer must be a response containing `expect` (an error answered fast is no figure).
-fn warm(
-    n: usize,
-    event: &str,
-    expect: &str,
-    cmd: &mut Command,
-    concurrency: usize,
-) -> Result<Warm> {
+fn warm(n: usize, event: &str, expect: &str, cmd: &mut Command) -> Result<Warm> {
     let mock = MockRuntime::start();
     mock.set_recording(false);
     // Warm up: the first events pay for init.
@@ -591,7 +559,6 @@ fn warm(
     if got != 10 + n {
         bail!("{cmd:?}: only {} of {n} events answered", got - 10);
     }
-    let _ = concurrency;
     let latencies = mock.timings()[before..]
         .iter()
         .map(|(_, out, back)| (*back - *out).as_secs_f64() * 1e3)
