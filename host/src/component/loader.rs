@@ -152,15 +152,40 @@ fn from_wasm(
     refused: Option<&Refusal>,
 ) -> Result<Loaded, InitError> {
     check_handler_file(wasm)?;
-    let bytes = read_wasm(wasm)?;
     let started = Instant::now();
-    let (component, how) = match Engine::detect_precompiled(&bytes) {
-        // Precompiled code under another name: mapped from the file, not compiled.
-        Some(_) => {
-            let component = load_file(engine, wasm).map_err(|r| r.error)?;
-            (component, LoadPath::Shipped(wasm.to_path_buf()))
+    // A file this cache has compiled before is mapped without being read (see `FileId`).
+    let id = cache.and_then(|cache| Some((cache, cache.file_id::<Component>(engine, wasm)?)));
+    let known = id
+        .as_ref()
+        .and_then(|(cache, id)| cache.get_known(engine, id));
+    let (component, how) = match known {
+        Some((component, cwasm)) => {
+            let wasm = wasm.to_path_buf();
+            (component, LoadPath::Cached { wasm, cwasm })
         }
-        None => compile_cached(engine, &bytes, wasm, cache)?,
+        None => {
+            let bytes = read_wasm(wasm)?;
+            let (component, how) = match Engine::detect_precompiled(&bytes) {
+                // Precompiled code under another name: mapped from the file, not compiled.
+                Some(_) => {
+                    let component = load_file(engine, wasm).map_err(|r| r.error)?;
+                    (component, LoadPath::Shipped(wasm.to_path_buf()))
+                }
+                None => compile_cached(engine, &bytes, wasm, cache)?,
+            };
+            if let (
+                Some((cache, id)),
+                LoadPath::Cached { cwasm, .. }
+                | LoadPath::Compiled {
+                    cached: Some(cwasm),
+                    ..
+                },
+            ) = (&id, &how)
+            {
+                cache.remember(id, cwasm);
+            }
+            (component, how)
+        }
     };
     if let Some(refusal) = refused {
         warn_fallback(refusal, &how, started.elapsed().as_secs_f64() * 1e3);

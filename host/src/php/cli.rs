@@ -146,18 +146,27 @@ pub fn linker(engine: &Engine) -> Result<Linker<CliState>> {
     Ok(linker)
 }
 
-/// The compiled component, through the compile cache when there is one.
+/// The compiled component, through the compile cache when there is one: a file it has
+/// compiled before is mapped without being read (see `FileId`; PHP's CLI is 20 MB, and its test
+/// suite starts it thousands of times).
 fn load_component(engine: &Engine, wasm: &Path) -> Result<Component> {
-    let bytes = read_wasm(wasm)?;
-    let compiled = match Cache::default_for(false) {
-        Some(cache) => cache
-            .get_or_compile::<Component>(engine, &bytes)
-            .map(|(c, _)| c),
-        None => <Component as Compiled>::compile(engine, &bytes),
+    let failed = |e: wasmtime::Error| {
+        anyhow!("{e:?}").context(format!("failed to compile {}", wasm.display()))
     };
-    compiled
-        .map_err(|e| anyhow!("{e:?}"))
-        .with_context(|| format!("failed to compile {}", wasm.display()))
+    let Some(cache) = Cache::default_for(false) else {
+        return <Component as Compiled>::compile(engine, &read_wasm(wasm)?).map_err(failed);
+    };
+    let id = cache.file_id::<Component>(engine, wasm);
+    if let Some((component, _)) = id.as_ref().and_then(|id| cache.get_known(engine, id)) {
+        return Ok(component);
+    }
+    let (component, cached) = cache
+        .get_or_compile::<Component>(engine, &read_wasm(wasm)?)
+        .map_err(failed)?;
+    if let (Some(id), Some(file)) = (&id, cached.file()) {
+        cache.remember(id, file);
+    }
+    Ok(component)
 }
 
 /// The guest's WASI world: the host's stdio, PHP's arguments, the environment the policy
