@@ -288,6 +288,39 @@ fn the_bootstraps_are_statically_linked_for_their_architecture() {
     }
 }
 
+/// The bootstraps hold no date of their build: C code's `__DATE__` (mimalloc's "built on ...")
+/// comes from `make layers`' SOURCE_DATE_EPOCH, the zips' own 1980-01-01, so a build on another
+/// day gives the same bytes (it did not until 2026-11-29).
+#[test]
+fn the_bootstraps_hold_no_date_of_their_build() {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // "Nov 29 2026", "Jan  1 1980": C's `__DATE__`.
+    let is_c_date = |w: &[u8]| {
+        MONTHS.iter().any(|m| w.starts_with(m.as_bytes()))
+            && w[3] == b' '
+            && (w[4] == b' ' || w[4].is_ascii_digit())
+            && w[5].is_ascii_digit()
+            && w[6] == b' '
+            && w[7..11].iter().all(u8::is_ascii_digit)
+    };
+    let dist = dist();
+    for arch in Arch::ALL {
+        let bootstrap = std::fs::read(Unpacked::for_arch(&dist, arch).bootstrap()).unwrap();
+        let dates: Vec<String> = bootstrap
+            .windows(11)
+            .filter(|w| is_c_date(w))
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        assert!(
+            dates.iter().all(|d| d == "Jan  1 1980"),
+            "the {arch:?} bootstrap holds dates of its build: {dates:?} (is SOURCE_DATE_EPOCH \
+             set for `make layers`' cargo build?)"
+        );
+    }
+}
+
 /// The shipped `php.cwasm` of each architecture is compiled for that architecture's Lambda CPU
 /// baseline, read from its engine section: no feature above the baseline (such as the build
 /// machine's AVX-512), and the baseline's own features on (not a lowest-common-denominator
