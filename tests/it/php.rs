@@ -742,7 +742,17 @@ function index($event) {
 // --- host php -------------------------------------------------------------------------------
 
 pub(crate) fn host_php(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Output {
-    let mut child = host()
+    host_php_with_tmp(args, stdin, cwd, None)
+}
+
+/// [`host_php`] with `tmp` as the host's temporary directory (TMPDIR), which the guest sees as
+/// `/tmp`.
+fn host_php_with_tmp(args: &[&str], stdin: Option<&str>, cwd: &Path, tmp: Option<&Path>) -> Output {
+    let mut command = host();
+    if let Some(tmp) = tmp {
+        command.env("TMPDIR", tmp);
+    }
+    let mut child = command
         .arg("php")
         .arg("--php-cli")
         .arg(dist("php-cli.wasm"))
@@ -825,8 +835,12 @@ fn host_php_is_a_64_bit_php_cli() {
 /// `../vendor/autoload.php`), and writes land there.
 #[test]
 fn host_php_reaches_above_the_current_directory_only_when_granted() {
-    // Not under the system's temporary directory, which the guest sees as /tmp.
+    // The guest sees the host's temporary directory as /tmp: one beside the app, never above
+    // it (as the system's is when the checkout is under /tmp).
     let app = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let host_php =
+        |args: &[&str], stdin, cwd: &Path| host_php_with_tmp(args, stdin, cwd, Some(tmp.path()));
     let public = app.path().join("public");
     std::fs::create_dir_all(app.path().join("vendor")).unwrap();
     std::fs::create_dir(&public).unwrap();
