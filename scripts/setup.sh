@@ -22,7 +22,7 @@ APT_PACKAGES=(
   curl patch                                             # wasmtime's crate and our patches to it (below)
   strace                                                 # counts the file system calls a snapshot request makes (tests/it/snapshot.rs)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
-  qemu-user-static                                       # runs it (and compiles its php.cwasm)
+  qemu-user-static                                       # runs it in the layer tests
   dpkg-dev                                               # apt-get source
   tcl                                                    # tclsh: generates SQLite's amalgamation (guests/php/libs.sh)
   autoconf automake libtool                              # libsodium's configure; config.sub for libxml2 and libpng (guests/php/libs.sh)

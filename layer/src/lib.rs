@@ -11,13 +11,15 @@
 //! | `hello-php.zip`     | `src/index.php` (`_HANDLER=index`)               | `/var/task`  |
 //! | `hello-rust.zip`    | `hello.wasm` (`_HANDLER=hello`)                  | `/var/task`  |
 //!
-//! Each `php.cwasm` is compiled by the very `bootstrap` that ships beside it (`bootstrap
-//! compile --target ARCH`): a `.cwasm` only loads into the wasmtime version and engine
+//! Each `php.cwasm` is compiled with the engine settings of the `bootstrap` that ships beside
+//! it (`host compile --target ARCH`): a `.cwasm` only loads into the wasmtime version and engine
 //! settings that made it. The code is for the architecture's Lambda CPU baseline (the host's
 //! `engine::X86_64_BASELINE`, `AARCH64_BASELINE`), not for the building machine, so the
-//! bytes are the same on any builder and load on every Lambda host. The bootstrap of the
-//! other architecture runs under qemu-user (`qemu-aarch64-static` on an x86_64 builder), so
-//! the arm64 code is made by the arm64 build itself, with nothing cross-compiled to trust.
+//! bytes are the same on any builder and load on every Lambda host. The building machine's
+//! own architecture is compiled by its bootstrap; the other one by the full host (`cargo build
+//! -p host`, whose `cross` feature links Cranelift's backends for both), which writes the very
+//! bytes the other bootstrap writes (tests/it/layers.rs checks it under qemu-user) in seconds
+//! instead of the five minutes of PHP's compile under emulation.
 //! When a `.cwasm` is refused anyway, the loader falls back to compiling `php.wasm`, which
 //! costs seconds of cold start; it is the only reader of that file, so it ships as xz (3.4 MB
 //! instead of 4.8 MB by gzip -9, for ~0.4 s of unpacking on a path that compiles for seconds),
@@ -81,12 +83,19 @@ impl Arch {
         }
     }
 
+    /// Whether this machine is of this architecture.
+    pub fn is_this_machines(self) -> bool {
+        match self {
+            Arch::X86_64 => cfg!(target_arch = "x86_64"),
+            Arch::Aarch64 => cfg!(target_arch = "aarch64"),
+        }
+    }
+
     /// The command that runs this architecture's binaries here: none on a machine of this
     /// architecture, else qemu-user (Debian's `qemu-user-static`, which `make setup` installs).
     pub fn runner(self) -> Option<&'static str> {
         match self {
-            Arch::X86_64 if cfg!(target_arch = "x86_64") => None,
-            Arch::Aarch64 if cfg!(target_arch = "aarch64") => None,
+            _ if self.is_this_machines() => None,
             Arch::X86_64 => Some("qemu-x86_64-static"),
             Arch::Aarch64 => Some("qemu-aarch64-static"),
         }
@@ -122,6 +131,9 @@ pub struct Inputs {
     pub bootstrap: PathBuf,
     /// The same for [`Arch::Aarch64`].
     pub bootstrap_arm64: PathBuf,
+    /// The full host (`cargo build -p host`), which compiles the `.cwasm` of the architecture
+    /// this machine is not.
+    pub cross_compiler: PathBuf,
     /// The PHP runtime component (`make php`).
     pub php_wasm: PathBuf,
     /// The CA certificates PHP trusts (`make php`), shown to PHP guests as `/etc/ssl/cert.pem`.
@@ -152,6 +164,7 @@ impl Inputs {
         Self {
             bootstrap: bootstrap(Arch::X86_64),
             bootstrap_arm64: bootstrap(Arch::Aarch64),
+            cross_compiler: root.join("target/debug/host"),
             php_wasm: root.join("guests/php/dist/php.wasm"),
             ca_bundle: root.join("guests/php/dist/ssl/cert.pem"),
             openssl_cnf: root.join("guests/php/dist/ssl/openssl.cnf"),
@@ -167,6 +180,16 @@ impl Inputs {
         match arch {
             Arch::X86_64 => &self.bootstrap,
             Arch::Aarch64 => &self.bootstrap_arm64,
+        }
+    }
+
+    /// What compiles `arch`'s `.cwasm`: its bootstrap on a machine of that architecture, else
+    /// [`Self::cross_compiler`].
+    pub fn compiler_for(&self, arch: Arch) -> &Path {
+        if arch.is_this_machines() {
+            self.bootstrap_for(arch)
+        } else {
+            &self.cross_compiler
         }
     }
 
@@ -191,6 +214,10 @@ impl Inputs {
                     "build it with `make php`".to_string(),
                 )],
                 "php" | "php-arm64" => vec![
+                    (
+                        self.compiler_for(arch.expect("php zips have an architecture")),
+                        "build it with `cargo build -p host`".to_string(),
+                    ),
                     (
                         self.php_wasm.as_path(),
                         "build it with `make php`".to_string(),
@@ -313,7 +340,7 @@ impl<'a> Builder<'a> {
                 Entry::new(
                     "lamp/php.cwasm",
                     REGULAR,
-                    precompile(inputs.bootstrap_for(arch), arch, &inputs.php_wasm)?,
+                    precompile(inputs.compiler_for(arch), arch, &inputs.php_wasm)?,
                 ),
                 Entry::from_file("lamp/ssl/cert.pem", &inputs.ca_bundle, REGULAR)?,
                 Entry::from_file("lamp/ssl/openssl.cnf", &inputs.openssl_cnf, REGULAR)?,
@@ -355,40 +382,26 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// `bootstrap compile WASM -o CWASM --target ARCH`, with the same binary the runtime layer of
-/// `arch` ships, run under qemu-user when it is not this machine's architecture.
-fn precompile(bootstrap: &Path, arch: Arch, wasm: &Path) -> Result<Vec<u8>> {
+/// `COMPILER compile WASM -o CWASM --target ARCH`: the bootstrap of `arch`, or the full host
+/// for the other architecture ([`Inputs::compiler_for`]).
+fn precompile(compiler: &Path, arch: Arch, wasm: &Path) -> Result<Vec<u8>> {
     let dir = tempfile::tempdir()?;
     let cwasm = dir.path().join("php.cwasm");
-    let mut command = match arch.runner() {
-        Some(runner) => {
-            let mut command = Command::new(runner);
-            command.arg(bootstrap);
-            command
-        }
-        None => Command::new(bootstrap),
-    };
-    command
+    let shown = format!(
+        "{} compile {} --target {}",
+        compiler.display(),
+        wasm.display(),
+        arch.compile_target()
+    );
+    let output = Command::new(compiler)
         .arg("compile")
         .arg(wasm)
         .arg("-o")
         .arg(&cwasm)
         .arg("--target")
-        .arg(arch.compile_target());
-    let shown = format!(
-        "{}{} compile {} --target {}",
-        arch.runner().map(|r| format!("{r} ")).unwrap_or_default(),
-        bootstrap.display(),
-        wasm.display(),
-        arch.compile_target()
-    );
-    let output = command.output().with_context(|| match arch.runner() {
-        Some(runner) => format!(
-            "failed to run `{shown}`: is `{runner}` installed? (`make setup` installs \
-             Debian's qemu-user-static)"
-        ),
-        None => format!("failed to run `{shown}`"),
-    })?;
+        .arg(arch.compile_target())
+        .output()
+        .with_context(|| format!("failed to run `{shown}`"))?;
     ensure!(
         output.status.success(),
         "`{shown}` failed ({}):\n{}",

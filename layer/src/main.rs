@@ -35,6 +35,10 @@ struct Cli {
     /// The static aarch64 bootstrap [default: ROOT/target/aarch64-unknown-linux-musl/layer/host].
     #[arg(long)]
     bootstrap_arm64: Option<PathBuf>,
+    /// The full host, which compiles the other architecture's php.cwasm [default:
+    /// ROOT/target/debug/host].
+    #[arg(long)]
+    cross_compiler: Option<PathBuf>,
     /// The PHP runtime component [default: ROOT/guests/php/dist/php.wasm].
     #[arg(long)]
     php_wasm: Option<PathBuf>,
@@ -48,6 +52,9 @@ fn main() -> ExitCode {
     }
     if let Some(path) = cli.bootstrap_arm64 {
         inputs.bootstrap_arm64 = path;
+    }
+    if let Some(path) = cli.cross_compiler {
+        inputs.cross_compiler = path;
     }
     if let Some(path) = cli.php_wasm {
         inputs.php_wasm = path;

@@ -573,7 +573,7 @@ fn a_php_handler_calls_http_with_guzzle_from_the_vendor_layer() {
 
 /// Builds every zip once more from the inputs `make layers` used, in this process, and compares
 /// it with the zip `make layers` wrote in its own run: the bytes must not change, php.cwasm
-/// (compiled again, the arm64 one under qemu-user) included.
+/// (compiled again) included.
 #[test]
 fn the_same_inputs_give_byte_identical_zips() {
     let dist = dist();
@@ -633,6 +633,49 @@ fn a_cwasm_is_the_same_when_compiled_on_another_cpu() {
     assert!(
         here == nehalem,
         "the Rust example compiled on an emulated Nehalem differs from its compile here"
+    );
+}
+
+/// The other architecture's php.cwasm is compiled by the full host (its `cross` feature), not
+/// by the bootstrap that ships beside it (lamp_layer::Inputs::compiler_for): that bootstrap,
+/// under qemu-user, writes the very bytes the full host writes for the same module and target.
+/// The module is the Rust example: PHP's compile under emulation takes five minutes (its
+/// php.cwasm was compared once, byte for byte: layer/README.md).
+#[test]
+fn the_other_architectures_bootstrap_compiles_what_the_full_host_compiles() {
+    let inputs = Inputs::in_workspace(&repo());
+    let other = [Arch::X86_64, Arch::Aarch64]
+        .into_iter()
+        .find(|arch| !arch.is_this_machines())
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let compile = |mut command: Command, name: &str| {
+        let cwasm = out.path().join(name);
+        let output = command
+            .arg("compile")
+            .arg(&inputs.hello_rust)
+            .arg("-o")
+            .arg(&cwasm)
+            .args(["--target", other.compile_target()])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("failed to start {command:?}: {e} (`make setup` installs qemu-user-static)")
+            });
+        assert!(
+            output.status.success(),
+            "{command:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::read(&cwasm).unwrap()
+    };
+    let cross = compile(Command::new(&inputs.cross_compiler), "cross.cwasm");
+    let mut emulated = Command::new(other.runner().unwrap());
+    emulated.arg(inputs.bootstrap_for(other));
+    let emulated = compile(emulated, "emulated.cwasm");
+    assert!(
+        cross == emulated,
+        "the Rust example compiled for {other:?} by the full host differs from the {other:?} \
+         bootstrap's compile"
     );
 }
 

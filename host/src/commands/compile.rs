@@ -32,7 +32,7 @@ use crate::php::{self, snapshot};
   host compile hello.wasm -o hello.cwasm
   host compile examples/lamp-app
   host compile hello.wasm -o hello.cwasm --target native
-  qemu-aarch64-static ./bootstrap-arm64 compile php.wasm -o php.cwasm --target aarch64
+  host compile php.wasm -o php-arm64.cwasm --target aarch64
   host run hello.cwasm --event '{}'")]
 pub struct CompileCommand {
     /// The component to compile (.wasm), or a PHP function's folder.
@@ -171,17 +171,17 @@ impl CompileCommand {
     }
 }
 
-/// The host links Cranelift's backend for its own architecture only (each one is ~1 MB of
-/// the `bootstrap`): code for the other one is compiled by that architecture's build.
+/// The layers' bootstrap links Cranelift's backend for its own architecture only (each one is
+/// ~1 MB of it); the full host (the `cross` feature) has both.
 fn cross_hint(target: CodeTarget) -> &'static str {
     let other_arch = match target {
         CodeTarget::X86_64 => !cfg!(target_arch = "x86_64"),
         CodeTarget::Aarch64 => !cfg!(target_arch = "aarch64"),
         CodeTarget::Native => false,
     };
-    if other_arch {
-        " (this host compiles only for its own architecture: run the build for that one, \
-         e.g. the arm64 bootstrap under `qemu-aarch64-static`, as `make layers` does)"
+    if other_arch && !cfg!(feature = "cross") {
+        " (this host compiles only for its own architecture: compile with the full host, \
+         `cargo build -p host`, which compiles for both, as `make layers` does)"
     } else {
         ""
     }
