@@ -5,7 +5,7 @@ CARGO ?= cargo
 HOST_DEBUG := target/debug/host
 PHP_RUNTIME := guests/php/dist/php.wasm
 
-.PHONY: setup demo demo-rust php host check test phpt layers bench clean-php serve
+.PHONY: setup demo demo-rust php host check test phpt layers bootstraps bench clean-php serve
 
 setup:
 	@bash scripts/setup.sh
@@ -38,7 +38,11 @@ check: setup php
 # PHP's own tests run beside a private MariaDB (tests/mariadb's with-mariadb) for the mysqli
 # and pdo_mysql suites; ours only (`make phpt` also runs native php8.2 on them, per suite side
 # by side: ~5 more minutes).
-test: setup php layers
+# PHP's build and the bootstraps' are started side by side: both are long from scratch, and
+# neither keeps two cores busy all the time (configure scripts, the bootstraps' LTO links).
+test: setup
+	@$(MAKE) --no-print-directory -j2 php bootstraps
+	@$(MAKE) --no-print-directory layers
 	$(CARGO) test --workspace
 	LAMP_PHPT_NATIVE=0 $(PHPT)
 	$(CARGO) run -q -p lamp-bench -- --quick --host $(HOST_DEBUG)
@@ -58,10 +62,13 @@ LAYER_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/lamp --remap-path-prefix=$(or 
 # takes both from SOURCE_DATE_EPOCH when it is set: here the zips' own date, 1980-01-01.
 LAYER_DATE := 315532800
 LAYER_TARGETS := --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
-layers: setup php
-	SOURCE_DATE_EPOCH=$(LAYER_DATE) RUSTFLAGS="$(LAYER_RUSTFLAGS)" $(CARGO) build --profile layer $(LAYER_TARGETS) -p host --no-default-features
-	$(CARGO) build -p test-artifacts
+layers: setup php bootstraps
+	$(CARGO) build -p host -p test-artifacts
 	$(CARGO) run --release -p lamp-layer -- --out dist
+
+# The layers' bootstraps alone: static builds of the host for both architectures.
+bootstraps: setup
+	SOURCE_DATE_EPOCH=$(LAYER_DATE) RUSTFLAGS="$(LAYER_RUSTFLAGS)" $(CARGO) build --profile layer $(LAYER_TARGETS) -p host --no-default-features
 
 clean-php:
 	rm -rf guests/php/dist target/php

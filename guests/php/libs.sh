@@ -446,35 +446,87 @@ lib_prefix() {
   echo "$LAMP_CACHE/wasm-libs/$1-$(lib_key "$1")"
 }
 
-# Builds (or finds in the cache) every library; sets LIBS_PKG_CONFIG_LIBDIR to their .pc dirs.
-build_libs() {
-  local name key prefix src dirs=()
-  for name in "${WASM_LIBS[@]}"; do
-    key=$(lib_key "$name")
-    prefix=$LAMP_CACHE/wasm-libs/$name-$key
-    if [[ ! -f $prefix/.done ]]; then
-      log "building $name for wasm32-wasip2 (inputs $key)"
-      src=$(unpack_lib "$name")
-      rm -rf "$prefix" && mkdir -p "$prefix"
-      local t=$SECONDS
-      # What it links (LIB_DEPS), and nothing of the host's.
-      local dep deps=() pcdirs=()
-      for dep in ${LIB_DEPS[$name]:-}; do
-        deps+=("$(lib_prefix "$dep")")
-        pcdirs+=("${deps[-1]}/lib/pkgconfig")
-      done
-      ((${#pcdirs[@]})) || pcdirs=("$BUILD/libs/no-pkgconfig")
-      LAMP_PREFIX_MAP="$src=/src/$name" LIB_DEP_PREFIXES="${deps[*]}" \
-        PKG_CONFIG_LIBDIR=$(IFS=:; echo "${pcdirs[*]}") PKG_CONFIG_PATH= \
-        "lib_build_$name" "$src" "$prefix" || die "$name: build failed"
-      touch "$prefix/.done"
-      log "$name built in $((SECONDS - t)) s: $prefix"
-      rm -rf "$src"
-    else
-      log "$name up to date (inputs $key)"
-    fi
-    dirs+=("$prefix/lib/pkgconfig")
+# Builds library $1 into $2, its cache folder (in a subshell of build_libs: `die` ends it).
+build_lib() { # name prefix
+  local name=$1 prefix=$2 src dep deps=() pcdirs=() t=$SECONDS
+  log "building $name for wasm32-wasip2 (inputs $(lib_key "$name"))"
+  src=$(unpack_lib "$name")
+  rm -rf "$prefix" && mkdir -p "$prefix"
+  # What it links (LIB_DEPS), and nothing of the host's.
+  for dep in ${LIB_DEPS[$name]:-}; do
+    deps+=("$(lib_prefix "$dep")")
+    pcdirs+=("${deps[-1]}/lib/pkgconfig")
   done
+  ((${#pcdirs[@]})) || pcdirs=("$BUILD/libs/no-pkgconfig")
+  LAMP_PREFIX_MAP="$src=/src/$name" LIB_DEP_PREFIXES="${deps[*]}" \
+    PKG_CONFIG_LIBDIR=$(IFS=:; echo "${pcdirs[*]}") PKG_CONFIG_PATH= \
+    "lib_build_$name" "$src" "$prefix" || die "$name: build failed"
+  touch "$prefix/.done"
+  log "$name built in $((SECONDS - t)) s: $prefix"
+  rm -rf "$src"
+}
+
+# Stops process $1 and everything it started (a library's build: its make, the compilers).
+kill_tree() { # pid
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
+
+# The libraries started first when missing, the longest (OpenSSL: ~11 of the ~24 minutes the
+# twelve take one after another on two cores), so that the others, whose configure scripts run
+# on one core, fill the other core beside them; then the rest in WASM_LIBS's order.
+LIB_FIRST=(openssl libsodium libxml2)
+
+# Builds (or finds in the cache) every library; sets LIBS_PKG_CONFIG_LIBDIR to their .pc dirs.
+# Missing libraries are built LAMP_LIB_JOBS at a time (default 2), each as soon as the ones it
+# links are; a failure stops the others and names the library and its logs.
+build_libs() {
+  local name dep ready missing=() dirs=() pid failed=
+  local -A building=() prefix=()
+  for name in "${WASM_LIBS[@]}"; do
+    prefix[$name]=$(lib_prefix "$name")
+    if [[ -f ${prefix[$name]}/.done ]]; then log "$name up to date: ${prefix[$name]}"; fi
+  done
+  for name in "${LIB_FIRST[@]}" "${WASM_LIBS[@]}"; do
+    [[ -f ${prefix[$name]}/.done || " ${missing[*]} " == *" $name "* ]] || missing+=("$name")
+  done
+  # Sources first, one at a time (apt-get source shares its private state between calls).
+  for name in "${missing[@]}"; do fetch_lib_source "$name" >/dev/null; done
+  while ((${#missing[@]} || ${#building[@]})); do
+    local waiting=()
+    for name in "${missing[@]}"; do
+      ready=1
+      for dep in ${LIB_DEPS[$name]:-}; do
+        [[ -f ${prefix[$dep]}/.done ]] || ready=0
+      done
+      if ((ready && ${#building[@]} < ${LAMP_LIB_JOBS:-2})); then
+        build_lib "$name" "${prefix[$name]}" &
+        building[$!]=$name
+      else
+        waiting+=("$name")
+      fi
+    done
+    missing=("${waiting[@]}")
+    ((${#building[@]})) || die "libraries that wait for each other: ${missing[*]} (see LIB_DEPS)"
+    # Polled: bash's `wait -n` misses a job that ended before it was called.
+    local ended=
+    while [[ -z $ended ]]; do
+      for pid in "${!building[@]}"; do
+        kill -0 "$pid" 2>/dev/null && continue
+        ended=1
+        wait "$pid" || failed=${building[$pid]}
+        unset "building[$pid]"
+      done
+      [[ -n $ended ]] || sleep 1
+    done
+    if [[ -n $failed ]]; then
+      for pid in "${!building[@]}"; do kill_tree "$pid"; done
+      wait
+      die "$failed: build failed (its log is above)"
+    fi
+  done
+  for name in "${WASM_LIBS[@]}"; do dirs+=("${prefix[$name]}/lib/pkgconfig"); done
   LIBS_PKG_CONFIG_LIBDIR=$(IFS=:; echo "${dirs[*]}")
   use_our_iconv
 }
