@@ -21,6 +21,7 @@ APT_PACKAGES=(
   musl-tools file xz-utils make                          # static bootstrap, checks, tarball
   curl patch                                             # wasmtime's crate and our patches to it (below)
   strace                                                 # counts the file system calls a snapshot request makes (tests/it/snapshot.rs)
+  procps                                                 # pgrep: stops the other library builds when one fails (guests/php/libs.sh)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross            # the arm64 layer's static bootstrap
   qemu-user-static                                       # runs it in the layer tests
   dpkg-dev                                               # apt-get source

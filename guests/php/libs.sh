@@ -522,7 +522,7 @@ build_libs() {
     done
     if [[ -n $failed ]]; then
       for pid in "${!building[@]}"; do kill_tree "$pid"; done
-      wait
+      wait "${!building[@]}" 2>/dev/null || true
       die "$failed: build failed (its log is above)"
     fi
   done
