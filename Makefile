@@ -52,18 +52,22 @@ phpt: setup php
 	$(PHPT)
 
 # The Lambda layers and example functions, for x86_64 and arm64, as deterministic zips in dist/
-# (layer/README.md). The bootstraps' embedded paths (panic locations) are remapped so that any
-# checkout, wherever it and cargo's registry are, builds byte-identical zips; both targets in
-# one cargo run share its build scripts. The bootstraps are static executables at a fixed
-# address, not static-pie: no ~25,000 relocations to apply and 110 fewer page faults at each
-# cold start (~0.2 ms; layer/README.md says what it trades).
+# (layer/README.md). The full host compiles the other architecture's php.cwasm; it is built
+# with PHP's tool, as build.sh builds it: the same packages, so the same features of wasmtime
+# (which `cargo test --workspace` also gets), never a wasmtime build of its own.
+# The bootstraps' embedded paths (panic locations) are remapped so that any checkout, wherever
+# it and cargo's registry are, builds byte-identical zips; both targets in one cargo run share
+# its build scripts. The bootstraps are static executables at a fixed address, not static-pie:
+# no ~25,000 relocations to apply and 110 fewer page faults at each cold start (~0.2 ms;
+# layer/README.md says what it trades).
 LAYER_RUSTFLAGS := --remap-path-prefix=$(CURDIR)=/lamp --remap-path-prefix=$(or $(CARGO_HOME),$(HOME)/.cargo)=/cargo -C relocation-model=static
 # mimalloc's C code records when it was compiled (`__DATE__`, `__TIME__`: "built on ..."); GCC
 # takes both from SOURCE_DATE_EPOCH when it is set: here the zips' own date, 1980-01-01.
 LAYER_DATE := 315532800
 LAYER_TARGETS := --target x86_64-unknown-linux-musl --target aarch64-unknown-linux-musl
 layers: setup php bootstraps
-	$(CARGO) build -p host -p test-artifacts
+	$(CARGO) build -p host -p lamp-php-tool
+	$(CARGO) build -p test-artifacts
 	$(CARGO) run --release -p lamp-layer -- --out dist
 
 # The layers' bootstraps alone: static builds of the host for both architectures.
