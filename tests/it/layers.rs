@@ -604,8 +604,7 @@ fn a_cwasm_is_the_same_when_compiled_on_another_cpu() {
     let inputs = Inputs::in_workspace(&repo());
     let out = tempfile::tempdir().unwrap();
     let compile = |qemu: Option<&[&str]>, name: &str| {
-        let cwasm = out.path().join(name);
-        let mut command = match qemu {
+        let command = match qemu {
             Some(args) => {
                 let mut command = Command::new("qemu-x86_64-static");
                 command.args(args).arg(&inputs.bootstrap);
@@ -613,20 +612,7 @@ fn a_cwasm_is_the_same_when_compiled_on_another_cpu() {
             }
             None => Command::new(&inputs.bootstrap),
         };
-        let output = command
-            .arg("compile")
-            .arg(&inputs.hello_rust)
-            .arg("-o")
-            .arg(&cwasm)
-            .args(["--target", "x86_64"])
-            .output()
-            .expect("qemu-x86_64-static is missing; `make setup` installs qemu-user-static");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        std::fs::read(&cwasm).unwrap()
+        compile_rust_example(command, &inputs, "x86_64", &out.path().join(name))
     };
     let here = compile(None, "here.cwasm");
     let nehalem = compile(Some(&["-cpu", "Nehalem"]), "nehalem.cwasm");
@@ -649,24 +635,13 @@ fn the_other_architectures_bootstrap_compiles_what_the_full_host_compiles() {
         .find(|arch| !arch.is_this_machines())
         .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let compile = |mut command: Command, name: &str| {
-        let cwasm = out.path().join(name);
-        let output = command
-            .arg("compile")
-            .arg(&inputs.hello_rust)
-            .arg("-o")
-            .arg(&cwasm)
-            .args(["--target", other.compile_target()])
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("failed to start {command:?}: {e} (`make setup` installs qemu-user-static)")
-            });
-        assert!(
-            output.status.success(),
-            "{command:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        std::fs::read(&cwasm).unwrap()
+    let compile = |command: Command, name: &str| {
+        compile_rust_example(
+            command,
+            &inputs,
+            other.compile_target(),
+            &out.path().join(name),
+        )
     };
     let cross = compile(Command::new(&inputs.cross_compiler), "cross.cwasm");
     let mut emulated = Command::new(other.runner().unwrap());
@@ -677,6 +652,32 @@ fn the_other_architectures_bootstrap_compiles_what_the_full_host_compiles() {
         "the Rust example compiled for {other:?} by the full host differs from the {other:?} \
          bootstrap's compile"
     );
+}
+
+/// `COMMAND compile hello.wasm -o CWASM --target TARGET` (COMMAND: a host binary, maybe under
+/// qemu-user) on the Rust example; the compiled bytes.
+fn compile_rust_example(
+    mut command: Command,
+    inputs: &Inputs,
+    target: &str,
+    cwasm: &Path,
+) -> Vec<u8> {
+    let output = command
+        .arg("compile")
+        .arg(&inputs.hello_rust)
+        .arg("-o")
+        .arg(cwasm)
+        .args(["--target", target])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("failed to start {command:?}: {e} (`make setup` installs qemu-user-static)")
+        });
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::read(cwasm).unwrap()
 }
 
 #[test]
