@@ -94,3 +94,4 @@ vendor_crate() {
 }
 vendor_crate wasmtime 48.0.8 a2afcadb2e7d0417cb8f3f322c66eff49338b288f22290c0ca0bd3e9570732aa
 vendor_crate wasmtime-wasi 48.0.8 a678afa77874a2d6eed071852f7777ccd77495e0bfbc30f7b8089e1d00b2485f
+vendor_crate wasmtime-internal-cranelift 48.0.8 478c09af53c545d96227b349d35c70fc78e99816923f41428ffff00974bcd145

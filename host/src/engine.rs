@@ -15,6 +15,17 @@ use wasmtime::{
 /// precision of `Sandbox.Timedout`; a tick costs one atomic increment, so 10 ms is cheap.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// PHP's executor polls the deadline itself (guests/php/patches/0013-*): at backward jumps,
+/// calls and returns it calls this empty function, which our Cranelift
+/// (patches/wasmtime-internal-cranelift/) compiles as an inline epoch check, and in return
+/// [`EPOCH_POLLED`] gets none at its loop headers, where the SWITCH VM would pay one per
+/// opcode: a fifth of an interpreter-bound script (guests/php/README.md). Found by the names
+/// in the module's `name` section (component/slim.rs keeps these two).
+pub const EPOCH_POLL: &str = "lamp_epoch_poll";
+/// The functions that poll [`EPOCH_POLL`] on every path that can repeat: PHP's executor. Only
+/// in a module that also has the poll function (a PHP built without the patch keeps its checks).
+pub const EPOCH_POLLED: &str = "execute_ex";
+
 /// Wasm stack per invocation. The default 512 KiB traps PHP around JSON nesting depth 2000
 /// (`json_encode`/`json_decode` recurse natively); 16 MiB took it past 10,000 on this machine.
 pub const MAX_WASM_STACK: usize = 16 << 20;
@@ -204,11 +215,33 @@ fn base_config(target: CodeTarget) -> Result<Config> {
         .memory_init_cow(true)
         // ...however sparse the image (see `MAX_DENSE_IMAGE_BYTES`).
         .memory_guaranteed_dense_image_size(MAX_DENSE_IMAGE_BYTES);
+    // SAFETY: settings of wasmtime's translator, not of the code's target (see EPOCH_POLL).
+    #[allow(unsafe_code)]
+    unsafe {
+        config.cranelift_flag_set("wasmtime_epoch_poll", EPOCH_POLL);
+        config.cranelift_flag_set("wasmtime_epoch_loop_exempt", EPOCH_POLLED);
+    }
     if perfmap() {
         // The perf map is written from the code's ELF symbols (kept above only for it).
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     Ok(config)
+}
+
+/// Our change to the code wasmtime's translator makes (see [`EPOCH_POLL`]): a new version of
+/// it must not map code the old one compiled.
+const TRANSLATOR_PATCH: &str =
+    include_str!("../../patches/wasmtime-internal-cranelift/epoch-poll.patch");
+
+/// A hash of everything that decides the code an engine compiles: wasmtime's compatibility
+/// hash, plus our translator settings ([`EPOCH_POLL`]), which that hash does not cover. The
+/// compile caches' keys (component/cache.rs, php/snapshot.rs).
+pub fn code_hash(engine: &Engine) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    (EPOCH_POLL, EPOCH_POLLED, TRANSLATOR_PATCH).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// What a `.cwasm` was compiled for, as its `.wasmtime.engine` section records it.
@@ -493,6 +526,60 @@ mod tests {
         let default = Engine::new(&config).unwrap();
         let copied = default.precompile_component(&wasm).unwrap();
         assert!(copied.len() < 1 << 20, "an image: {} bytes", copied.len());
+    }
+
+    /// PHP's executor checks the deadline where it polls, not at its loop headers (see
+    /// [`EPOCH_POLL`]); any other function, or the executor of a module without the poll
+    /// function, still checks at every loop header. Here the epoch passes the deadline inside
+    /// the function (the import `tick`), after its entry's check.
+    #[test]
+    fn the_executor_checks_the_deadline_where_it_polls() {
+        let body = r#"(param $n i32) (param $poll i32)
+            call $tick
+            (loop $l
+              (if (local.get $poll) (then (call $poll)))
+              (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))"#;
+        let module = |poll: &str| {
+            format!(
+                r#"(module (import "host" "tick" (func $tick))
+                    (func $poll (@name "{poll}"))
+                    (func (@name "{EPOCH_POLLED}") (export "executor") {body})
+                    (func (@name "other") (export "other") {body}))"#
+            )
+        };
+        let engine = Engine::new(&base_config(CodeTarget::Native).unwrap()).unwrap();
+        let run = |wat: &str, func: &str, poll: bool| -> Result<(), wasmtime::Trap> {
+            let module = wasmtime::Module::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
+            let mut store = wasmtime::Store::new(&engine, ());
+            let tick = wasmtime::Func::wrap(&mut store, |caller: wasmtime::Caller<'_, ()>| {
+                caller.engine().increment_epoch();
+            });
+            let instance = wasmtime::Instance::new(&mut store, &module, &[tick.into()]).unwrap();
+            let f = instance
+                .get_typed_func::<(i32, i32), ()>(&mut store, func)
+                .unwrap();
+            store.set_epoch_deadline(1);
+            f.call(&mut store, (1000, i32::from(poll)))
+                .map_err(|e| *e.downcast_ref::<wasmtime::Trap>().expect("a trap"))
+        };
+        let ours = module(EPOCH_POLL);
+        assert_eq!(
+            run(&ours, "executor", false),
+            Ok(()),
+            "the executor's loop is not checked"
+        );
+        assert_eq!(
+            run(&ours, "executor", true),
+            Err(wasmtime::Trap::Interrupt),
+            "its poll is"
+        );
+        assert_eq!(run(&ours, "other", false), Err(wasmtime::Trap::Interrupt));
+        let without_poll = module("another_function");
+        assert_eq!(
+            run(&without_poll, "executor", false),
+            Err(wasmtime::Trap::Interrupt),
+            "a module without the poll function keeps every check"
+        );
     }
 
     #[test]

@@ -887,6 +887,66 @@ fn host_php_reaches_above_the_current_directory_only_when_granted() {
     );
 }
 
+/// PHP's executor checks the deadline where PHP polls (jumps and calls), not at every opcode
+/// (host/src/engine.rs, `EPOCH_POLL`): the build must have both names the compiler looks for,
+/// and loops that call nothing, in every shape PHP compiles, must still end at the deadline.
+#[test]
+fn php_loops_that_call_nothing_stop_at_the_deadline() {
+    for wasm in ["php.wasm", "php-cli.wasm"] {
+        let names =
+            host::component::slim::names_read_by_the_compiler(&std::fs::read(dist(wasm)).unwrap())
+                .unwrap();
+        assert!(
+            names.iter().any(|n| n == engine::EPOCH_POLL)
+                && names.iter().any(|n| n == engine::EPOCH_POLLED),
+            "{wasm}: the function names {:?} lack PHP's executor or its deadline poll \
+             (guests/php/patches/0013-*)",
+            names
+        );
+    }
+    let loops = [
+        ("while", "while (true) {}"),
+        ("for", "for ($i = 0; ; $i++) {}"),
+        ("do", "do { $i = ($i ?? 0) + 1; } while ($i > 0);"),
+        ("goto", "again: $i = 1; goto again;"),
+        (
+            "switch",
+            "$i = 0; while (true) { switch ($i % 3) { case 0: $i++; break; default: $i = match ($i) { 1 => 2, default => 0 }; } }",
+        ),
+        (
+            "foreach",
+            "$a = [1, 2]; while (true) { foreach ($a as $k => $v) { $a[$k] = $v + 1; } }",
+        ),
+    ];
+    for (name, body) in loops {
+        let root = task(&[(
+            "index.php",
+            &format!("<?php function index($e) {{ {body} }}"),
+        )]);
+        let started = std::time::Instant::now();
+        // Under coreutils' `timeout`: a loop the deadline misses fails the test, not hangs it.
+        let out = Command::new("timeout")
+            .args(["60", HOST, "run"])
+            .arg(root.path().join("index.php"))
+            .arg("--php-runtime")
+            .arg(php_cwasm())
+            .args(["--event", "{}", "--timeout", "1"])
+            .output()
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(
+            cli_error(&out).error_type,
+            "Sandbox.Timedout",
+            "{name}: {}",
+            stderr(&out)
+        );
+        assert!(
+            elapsed < Duration::from_secs(20),
+            "{name}: ran {elapsed:?} past a 1 s deadline"
+        );
+    }
+}
+
 // --- measurement ------------------------------------------------------------------------------
 
 /// Per-invocation time of the seed handler through the library (load once, then a fresh

@@ -6,7 +6,6 @@
 //! the kind of code and the engine's compatibility hash, so a different wasmtime or engine
 //! setting gives another file, never a wrong one. One directory, [`default_dir`].
 
-use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -90,7 +89,7 @@ impl Cache {
         let mut sha = Sha256::new();
         sha.update(wasm);
         sha.update(T::KIND);
-        sha.update(engine_hash(engine).to_le_bytes());
+        sha.update(crate::engine::code_hash(engine).to_le_bytes());
         self.dir.join(format!("{}.cwasm", key_of(sha)))
     }
 
@@ -111,7 +110,7 @@ impl Cache {
             sha.update(n.to_le_bytes());
         }
         sha.update(T::KIND);
-        sha.update(engine_hash(engine).to_le_bytes());
+        sha.update(crate::engine::code_hash(engine).to_le_bytes());
         Some(FileId(key_of(sha)))
     }
 
@@ -204,12 +203,6 @@ const KNOWN: &str = "known";
 /// suite runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileId(String);
-
-fn engine_hash(engine: &Engine) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    hasher.finish()
-}
 
 /// The first 16 bytes of a digest, in hex: the cache's keys.
 fn key_of(sha: Sha256) -> String {

@@ -10,6 +10,8 @@
 //!   run` of the `.wasm` (compiled on the fly, names kept) gives them. A Rust handler's few
 //!   hundred names cost microseconds and keep its stack traces readable. Under `LAMP_PERFMAP`
 //!   (engine.rs, for profiling) every name is kept.
+//!   The names the compiler itself reads are kept: [`crate::engine::EPOCH_POLL`] and
+//!   [`crate::engine::EPOCH_POLLED`], by which it finds PHP's executor and its deadline poll.
 //! - **Empty passive data segments.** Wizer turns every active data segment of the module it
 //!   snapshots into an empty passive one (an active segment is dropped after instantiation, so
 //!   that is what it was) and appends the memory it saw as new active segments. A snapshot of a
@@ -52,6 +54,9 @@ fn slim_into(wasm: &[u8], out: &mut Vec<u8>) -> Result<()> {
     for Section { id, whole, body } in sections {
         if id == 0 && body.len() > KEPT_NAMES && !crate::engine::perfmap() && is_name_section(body)?
         {
+            if let Some(names) = names_the_compiler_reads(body)? {
+                push_section(out, 0, &names)?;
+            }
             continue;
         }
         if component && (id == CORE_MODULE || id == COMPONENT) {
@@ -250,6 +255,88 @@ fn skip_constant(body: &[u8], at: usize) -> Result<Option<usize>> {
     Ok((body.get(next) == Some(&END)).then_some(next + 1))
 }
 
+/// The function names subsection of a `name` section.
+const FUNCTION_NAMES: u8 = 1;
+
+/// The names wasmtime's translator reads (see the module's documentation).
+const READ_BY_THE_COMPILER: [&str; 2] = [crate::engine::EPOCH_POLL, crate::engine::EPOCH_POLLED];
+
+/// A `name` section (`body`) reduced to the function names the compiler reads (see the module's
+/// documentation), or `None` when it has none of them.
+fn names_the_compiler_reads(body: &[u8]) -> Result<Option<Vec<u8>>> {
+    let (prefix, names) = function_names(body, &READ_BY_THE_COMPILER)?;
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut subsection = Vec::new();
+    push_leb_u32(&mut subsection, u32::try_from(names.len())?);
+    for (index, name) in names {
+        push_leb_u32(&mut subsection, index);
+        push_leb_u32(&mut subsection, u32::try_from(name.len())?);
+        subsection.extend_from_slice(name);
+    }
+    let mut section = prefix.to_vec();
+    push_section(&mut section, FUNCTION_NAMES, &subsection)?;
+    Ok(Some(section))
+}
+
+/// The start of a `name` section (`body`: its own name) and, from its function names, the
+/// entries whose name is one of `wanted`, in order.
+fn function_names<'a>(body: &'a [u8], wanted: &[&str]) -> Result<(&'a [u8], Vec<(u32, &'a [u8])>)> {
+    let (len, name_at) = leb_u32(body, 0)?;
+    let prefix_end = name_at + len as usize;
+    ensure!(
+        prefix_end <= body.len(),
+        "a name section's name runs past it"
+    );
+    let mut at = prefix_end;
+    let mut found = Vec::new();
+    while at < body.len() {
+        let id = body[at];
+        let (size, sub_at) = leb_u32(body, at + 1)?;
+        let end = sub_at + size as usize;
+        ensure!(end <= body.len(), "a name subsection runs past its section");
+        if id == FUNCTION_NAMES {
+            let (entries, mut entry_at) = leb_u32(body, sub_at)?;
+            for _ in 0..entries {
+                let (index, name_len_at) = leb_u32(body, entry_at)?;
+                let (name_len, name_at) = leb_u32(body, name_len_at)?;
+                let name_end = name_at + name_len as usize;
+                let Some(name) = body.get(name_at..name_end.min(end)) else {
+                    bail!("a function name runs past its subsection");
+                };
+                ensure!(name_end <= end, "a function name runs past its subsection");
+                if wanted.iter().any(|w| w.as_bytes() == name) {
+                    found.push((index, name));
+                }
+                entry_at = name_end;
+            }
+        }
+        at = end;
+    }
+    Ok((&body[..prefix_end], found))
+}
+
+/// Which of the names the compiler reads (PHP's executor and its deadline poll) the function
+/// names of `wasm`'s modules have, nested ones too: how a test tells that a PHP build polls.
+pub fn names_read_by_the_compiler(wasm: &[u8]) -> Result<Vec<String>> {
+    let (component, sections) = sections(wasm)?;
+    let mut names = Vec::new();
+    for Section { id, body, .. } in sections {
+        if component && (id == CORE_MODULE || id == COMPONENT) {
+            names.extend(names_read_by_the_compiler(body)?);
+        } else if !component && id == 0 && is_name_section(body)? {
+            let (_, found) = function_names(body, &READ_BY_THE_COMPILER)?;
+            names.extend(
+                found
+                    .into_iter()
+                    .map(|(_, n)| String::from_utf8_lossy(n).into_owned()),
+            );
+        }
+    }
+    Ok(names)
+}
+
 fn is_name_section(body: &[u8]) -> Result<bool> {
     let (len, name_at) = leb_u32(body, 0)?;
     let name = body.get(name_at..name_at + len as usize);
@@ -332,6 +419,42 @@ mod tests {
         assert!(!contains(&stripped, NAME));
         let engine = wasmtime::Engine::default();
         wasmtime::component::Component::new(&engine, &stripped).unwrap();
+    }
+
+    #[test]
+    fn the_names_the_compiler_reads_are_kept() {
+        let wasm = wat::parse_str(format!(
+            "(module {} (func ${}) (func ${}))",
+            named_functions(2000),
+            crate::engine::EPOCH_POLLED,
+            crate::engine::EPOCH_POLL
+        ))
+        .unwrap();
+        let stripped = slim(&wasm).unwrap();
+        assert!(!contains(&stripped, NAME));
+        let (_, sections) = sections(&stripped).unwrap();
+        let names = sections.iter().find(|s| s.id == 0).unwrap();
+        // Only those two, with their indices (2000 and 2001) as in the original.
+        let mut expected = b"\x04name\x01".to_vec();
+        let mut subsection = vec![2];
+        for (index, name) in [
+            (2000u32, crate::engine::EPOCH_POLLED),
+            (2001, crate::engine::EPOCH_POLL),
+        ] {
+            push_leb_u32(&mut subsection, index);
+            subsection.push(name.len() as u8);
+            subsection.extend_from_slice(name.as_bytes());
+        }
+        push_leb_u32(&mut expected, subsection.len() as u32);
+        expected.extend_from_slice(&subsection);
+        assert_eq!(names.body, expected.as_slice());
+        assert_eq!(
+            names_read_by_the_compiler(&stripped).unwrap(),
+            [crate::engine::EPOCH_POLLED, crate::engine::EPOCH_POLL]
+        );
+        wasmtime::Module::new(&wasmtime::Engine::default(), &stripped).unwrap();
+        // Slimming again keeps them (the section is small now).
+        assert_eq!(slim(&stripped).unwrap(), stripped);
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Deployment {
         // before are made again.
         sha.update(b"lamp php snapshot 3\0");
         sha.update(Sha256::digest(runtime));
-        sha.update(engine_hash(engine).to_le_bytes());
+        sha.update(crate::engine::code_hash(engine).to_le_bytes());
         sha.update(self.code_key(validate)?.as_bytes());
         Ok(hex(&sha.finalize()[..16]))
     }
@@ -140,13 +140,6 @@ impl Deployment {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn engine_hash(engine: &Engine) -> u64 {
-    use std::hash::{Hash as _, Hasher as _};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    hasher.finish()
 }
 
 fn scan_dir(dir: &Path, guest: &str, files: &mut Vec<(PathBuf, String)>) -> Result<()> {
