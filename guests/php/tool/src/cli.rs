@@ -29,7 +29,8 @@ pub struct CliCommand {
     /// Write /tmp/perf-PID.map for `perf`.
     #[arg(long)]
     perfmap: bool,
-    /// Compile without epoch-interruption checks (the host always has them).
+    /// Compile without epoch-interruption checks (the host always has them; with them, PHP's
+    /// executor polls at jumps and calls, as the host compiles it).
     #[arg(long)]
     no_epoch: bool,
     /// Cranelift flags, NAME=VALUE (repeatable), e.g. `opt_level=speed_and_size`.
@@ -60,6 +61,15 @@ impl CliCommand {
             .max_wasm_stack(16 << 20)
             .async_stack_size(17 << 20)
             .cranelift_opt_level(OptLevel::Speed);
+        if !self.no_epoch {
+            // As the host compiles: PHP's executor polls the deadline (host/src/engine.rs).
+            #[allow(unsafe_code)]
+            // SAFETY: settings of wasmtime's translator, not of the code's target.
+            unsafe {
+                config.cranelift_flag_set("wasmtime_epoch_poll", host::engine::EPOCH_POLL);
+                config.cranelift_flag_set("wasmtime_epoch_loop_exempt", host::engine::EPOCH_POLLED);
+            }
+        }
         if self.perfmap {
             config.profiler(ProfilingStrategy::PerfMap);
         }
