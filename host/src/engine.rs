@@ -15,8 +15,8 @@ use wasmtime::{
 /// precision of `Sandbox.Timedout`; a tick costs one atomic increment, so 10 ms is cheap.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// PHP's executor polls the deadline itself (guests/php/patches/0013-*): at backward jumps,
-/// calls and returns it calls this empty function, which our Cranelift
+/// PHP's executor polls the deadline itself (guests/php/patches/0013-*): at every jump and
+/// function entry it calls this empty function, which our Cranelift
 /// (patches/wasmtime-internal-cranelift/) compiles as an inline epoch check, and in return
 /// [`EPOCH_POLLED`] gets none at its loop headers, where the SWITCH VM would pay one per
 /// opcode: a fifth of an interpreter-bound script (guests/php/README.md). Found by the names
