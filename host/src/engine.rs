@@ -215,17 +215,23 @@ fn base_config(target: CodeTarget) -> Result<Config> {
         .memory_init_cow(true)
         // ...however sparse the image (see `MAX_DENSE_IMAGE_BYTES`).
         .memory_guaranteed_dense_image_size(MAX_DENSE_IMAGE_BYTES);
-    // SAFETY: settings of wasmtime's translator, not of the code's target (see EPOCH_POLL).
-    #[allow(unsafe_code)]
-    unsafe {
-        config.cranelift_flag_set("wasmtime_epoch_poll", EPOCH_POLL);
-        config.cranelift_flag_set("wasmtime_epoch_loop_exempt", EPOCH_POLLED);
-    }
+    poll_where_php_polls(&mut config);
     if perfmap() {
         // The perf map is written from the code's ELF symbols (kept above only for it).
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     Ok(config)
+}
+
+/// Turns on the translator settings of [`EPOCH_POLL`]: every engine of ours has them, and so
+/// does `lamp-php-tool cli`, which compiles PHP as the host does.
+pub fn poll_where_php_polls(config: &mut Config) {
+    // SAFETY: settings of wasmtime's translator, not of the code's target.
+    #[allow(unsafe_code)]
+    unsafe {
+        config.cranelift_flag_set("wasmtime_epoch_poll", EPOCH_POLL);
+        config.cranelift_flag_set("wasmtime_epoch_loop_exempt", EPOCH_POLLED);
+    }
 }
 
 /// Our change to the code wasmtime's translator makes (see [`EPOCH_POLL`]): a new version of

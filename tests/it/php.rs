@@ -126,15 +126,22 @@ fn host() -> Command {
 
 /// `host run ROOT/SCRIPT --event EVENT ARGS...` with the precompiled PHP runtime.
 pub(crate) fn host_run(root: &Path, script: &str, event: &str, args: &[&str]) -> Output {
-    host()
+    host_run_command(root, script, event, args)
+        .output()
+        .unwrap()
+}
+
+/// The command [`host_run`] runs.
+fn host_run_command(root: &Path, script: &str, event: &str, args: &[&str]) -> Command {
+    let mut command = host();
+    command
         .arg("run")
         .arg(root.join(script))
         .arg("--php-runtime")
         .arg(php_cwasm())
         .args(["--event", event])
-        .args(args)
-        .output()
-        .unwrap()
+        .args(args);
+    command
 }
 
 fn stdout(out: &Output) -> String {
@@ -924,15 +931,17 @@ fn php_loops_that_call_nothing_stop_at_the_deadline() {
             &format!("<?php function index($e) {{ {body} }}"),
         )]);
         let started = std::time::Instant::now();
-        // Under coreutils' `timeout`: a loop the deadline misses fails the test, not hangs it.
-        let out = Command::new("timeout")
-            .args(["60", HOST, "run"])
-            .arg(root.path().join("index.php"))
-            .arg("--php-runtime")
-            .arg(php_cwasm())
-            .args(["--event", "{}", "--timeout", "1"])
-            .output()
+        // Killed after a minute: a loop the deadline misses fails the test, not hangs it.
+        let mut child = host_run_command(root.path(), "index.php", "{}", &["--timeout", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
         let elapsed = started.elapsed();
         assert_eq!(
             cli_error(&out).error_type,

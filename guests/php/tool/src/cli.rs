@@ -62,13 +62,8 @@ impl CliCommand {
             .async_stack_size(17 << 20)
             .cranelift_opt_level(OptLevel::Speed);
         if !self.no_epoch {
-            // As the host compiles: PHP's executor polls the deadline (host/src/engine.rs).
-            #[allow(unsafe_code)]
-            // SAFETY: settings of wasmtime's translator, not of the code's target.
-            unsafe {
-                config.cranelift_flag_set("wasmtime_epoch_poll", host::engine::EPOCH_POLL);
-                config.cranelift_flag_set("wasmtime_epoch_loop_exempt", host::engine::EPOCH_POLLED);
-            }
+            // As the host compiles: PHP's executor polls the deadline.
+            host::engine::poll_where_php_polls(&mut config);
         }
         if self.perfmap {
             config.profiler(ProfilingStrategy::PerfMap);
