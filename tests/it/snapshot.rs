@@ -436,10 +436,59 @@ fn the_snapshot_compiled_sets_up_no_empty_data_segments() {
     let roots = [DirMapping::read_only(app.path(), "/var/task")];
     let deployment = Deployment::scan(&roots).unwrap();
     let wasm = std::fs::read(crate::php::dist("php.wasm")).unwrap();
-    let (built, preloaded) = snapshot::build(&wasm, &deployment, &roots, Validate::Never).unwrap();
+    let (built, preloaded) =
+        snapshot::build(&wasm, &deployment, &roots, Validate::Never, None).unwrap();
     assert_eq!(preloaded.compiled, 2, "{preloaded:?}");
     let before = slim::empty_passive_data_segments(&built).unwrap();
     assert!(before > 1_000, "wizer left {before} empty passive segments");
     let slimmed = slim::slim(&built).unwrap();
     assert_eq!(slim::empty_passive_data_segments(&slimmed).unwrap(), 0);
+}
+
+/// wizer's run compiles the runtime it instruments, the same bytes for every snapshot of one
+/// runtime: the second snapshot maps that compile from the cache instead of doing it again
+/// (about half of a snapshot's time).
+#[test]
+fn the_snapshot_run_compiles_the_runtime_once() {
+    use host::component::cache::Cache;
+    use host::php::snapshot::{self, Deployment, Validate};
+    use host::sandbox::DirMapping;
+    use std::os::unix::fs::MetadataExt as _;
+
+    let wasm = std::fs::read(crate::php::dist("php.wasm")).unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(cache_dir.path());
+    // The cache's files and their inodes (the cache replaces a file by renaming a new one).
+    let cached = || -> Vec<(std::path::PathBuf, u64)> {
+        let mut files: Vec<_> = std::fs::read_dir(cache_dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.clone(), p.metadata().unwrap().ino()))
+            .collect();
+        files.sort();
+        files
+    };
+    let mut after = Vec::new();
+    for (n, code) in ["<?php echo 'one';\n", "<?php echo 'two';\n"]
+        .iter()
+        .enumerate()
+    {
+        let app = task(&[("public/index.php", code)]);
+        let roots = [DirMapping::read_only(app.path(), "/var/task")];
+        let deployment = Deployment::scan(&roots).unwrap();
+        let (_, preloaded) =
+            snapshot::build(&wasm, &deployment, &roots, Validate::Never, Some(&cache)).unwrap();
+        assert_eq!(preloaded.compiled, 1, "snapshot {n}: {preloaded:?}");
+        after.push(cached());
+    }
+    assert_eq!(
+        after[0].len(),
+        1,
+        "one compiled runtime in the cache: {:?}",
+        after[0]
+    );
+    assert_eq!(
+        after[0], after[1],
+        "the second snapshot compiled the runtime again"
+    );
 }

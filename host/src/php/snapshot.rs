@@ -171,13 +171,17 @@ fn scan_dir(dir: &Path, guest: &str, files: &mut Vec<(PathBuf, String)>) -> Resu
 
 /// Runs `lamp-preload` under wizer: the snapshot.
 #[cfg(feature = "wizer")]
-fn run_preload(wasm: &[u8], ctx: wasmtime_wasi::WasiCtx) -> Result<Vec<u8>> {
-    super::wizer::pre_initialise(wasm, PRELOAD_EXPORT, ctx, false)
+fn run_preload(wasm: &[u8], ctx: wasmtime_wasi::WasiCtx, cache: Option<&Cache>) -> Result<Vec<u8>> {
+    super::wizer::pre_initialise(wasm, PRELOAD_EXPORT, ctx, false, cache)
 }
 
 /// Without wizer (the layers' bootstrap) there is no making a snapshot, only using one.
 #[cfg(not(feature = "wizer"))]
-fn run_preload(_wasm: &[u8], _ctx: wasmtime_wasi::WasiCtx) -> Result<Vec<u8>> {
+fn run_preload(
+    _wasm: &[u8],
+    _ctx: wasmtime_wasi::WasiCtx,
+    _cache: Option<&Cache>,
+) -> Result<Vec<u8>> {
     bail!(
         "this host cannot make snapshots: it was built without the `wizer` feature (the \
          layers' bootstrap is); make one with `host compile DIR` from a full build (`cargo \
@@ -228,7 +232,7 @@ pub fn load(
         return Ok((component, file.clone(), Source::Cached(file)));
     }
     let started = Instant::now();
-    let (snapshot, mut report) = build(&wasm, deployment, dirs, validate)?;
+    let (snapshot, mut report) = build(&wasm, deployment, dirs, validate, Some(cache))?;
     let preloaded = started.elapsed();
     let snapshot = crate::component::slim::slim(&snapshot)?;
     let component = Component::new(engine, &snapshot)
@@ -261,7 +265,13 @@ pub fn write_prebuilt(
     let wasm =
         crate::component::loader::read_wasm(&runtime_wasm(runtime)?).map_err(|e| anyhow!("{e}"))?;
     let started = Instant::now();
-    let (snapshot, mut report) = build(&wasm, &deployment, &roots, Validate::Never)?;
+    let (snapshot, mut report) = build(
+        &wasm,
+        &deployment,
+        &roots,
+        Validate::Never,
+        Cache::default_for(false).as_ref(),
+    )?;
     // As `host compile` does (component/slim.rs): no names read at every cold start, no empty
     // data segments set up in every instance.
     let snapshot = crate::component::slim::slim(&snapshot)?;
@@ -336,12 +346,14 @@ fn runtime_wasm(runtime: &Path) -> Result<PathBuf> {
 }
 
 /// Runs `lamp-preload` on `wasm` (the PHP runtime) over the deployment's files and returns the
-/// snapshot, a component.
+/// snapshot, a component. `cache` keeps what the wizer run compiles (the same for every
+/// snapshot of `wasm`).
 pub fn build(
     wasm: &[u8],
     deployment: &Deployment,
     dirs: &[DirMapping],
     validate: Validate,
+    cache: Option<&Cache>,
 ) -> Result<(Vec<u8>, Preloaded)> {
     let stderr = MemoryOutputPipe::new(1 << 20);
     let mut ctx = WasiCtxBuilder::new();
@@ -362,7 +374,7 @@ pub fn build(
             "0"
         },
     );
-    let snapshot = run_preload(wasm, ctx.build())?;
+    let snapshot = run_preload(wasm, ctx.build(), cache)?;
     let report = String::from_utf8_lossy(&stderr.contents()).into_owned();
     let mut compiled = None;
     let mut skipped = Vec::new();

@@ -4,10 +4,12 @@
 //! snapshots, is built without it.
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, OptLevel, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wizer::Wizer;
+use wasmtime_wizer::{WasmtimeWizerComponent, Wizer};
+
+use crate::component::cache::Cache;
 
 /// The store's data while an init function runs.
 struct InitState {
@@ -35,12 +37,15 @@ impl WasiView for InitState {
 /// tables, so a handle the guest still holds after `init_func` would be stale in all of them.
 /// The init function must drop them all; a resource left in the host's table is an error.
 /// `optimise`: Cranelift's optimisations for the run (worth it when the init function runs
-/// long; the result is the same).
+/// long; the result is the same). `cache`: where the compiled instrumented component is kept.
+/// wizer's instrumentation of the same component gives the same bytes, so every snapshot of one
+/// PHP runtime after the first skips that compile (most of a snapshot's wizer run).
 pub fn pre_initialise(
     wasm: &[u8],
     init_func: &str,
     ctx: WasiCtx,
     optimise: bool,
+    cache: Option<&Cache>,
 ) -> Result<Vec<u8>> {
     let mut config = Config::new();
     // PHP's zend_try/zend_bailout are setjmp/longjmp lowered to wasm exceptions.
@@ -54,6 +59,23 @@ pub fn pre_initialise(
     let engine = Engine::new(&config)
         .map_err(|e| anyhow!("{e:?}"))
         .context("failed to create the wasmtime engine")?;
+    let mut wizer = Wizer::new();
+    wizer.init_func(init_func).keep_init_func(true);
+    let (cx, instrumented) = wizer
+        .instrument_component(wasm)
+        .map_err(|e| anyhow!("{e:?}"))
+        .context("wizer could not instrument the component")?;
+    let component = match cache {
+        Some(cache) => cache
+            .get_or_compile::<Component>(&engine, &instrumented)
+            .map(|(component, cached)| {
+                tracing::debug!("the snapshot run's compiled runtime: {cached:?}");
+                component
+            }),
+        None => Component::new(&engine, &instrumented),
+    }
+    .map_err(|e| anyhow!("{e:?}"))
+    .context("failed to compile the component for its snapshot run")?;
     let mut store = Store::new(
         &engine,
         InitState {
@@ -65,19 +87,37 @@ pub fn pre_initialise(
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| anyhow!("{e:?}"))
         .context("failed to add WASI to the linker")?;
-    let mut wizer = Wizer::new();
-    wizer.init_func(init_func).keep_init_func(true);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("failed to start a tokio runtime")?;
-    let (snapshot, _) = runtime
-        .block_on(
-            wizer.run_component(&mut store, wasm, async |store, component| {
-                linker.instantiate_async(store, component).await
-            }),
-        )
-        .map_err(|e| anyhow!("{e:?}"))
+    let snapshot = runtime
+        .block_on(async {
+            let instance = linker
+                .instantiate_async(&mut store, &component)
+                .await
+                .map_err(|e| anyhow!("{e:?}"))?;
+            let init = instance
+                .get_typed_func::<(), ()>(&mut store, init_func)
+                .map_err(|e| anyhow!("{e:?}"))
+                .with_context(|| {
+                    format!("the component has no export `{init_func}` of type `func()`")
+                })?;
+            init.call_async(&mut store, ())
+                .await
+                .map_err(|e| anyhow!("{e:?}"))
+                .with_context(|| format!("`{init_func}` trapped"))?;
+            wizer
+                .snapshot_component(
+                    &cx,
+                    &mut WasmtimeWizerComponent {
+                        store: &mut store,
+                        instance,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow!("{e:?}"))
+        })
         .with_context(|| format!("failed to run `{init_func}` for a snapshot"))?;
     if !store.data().table.is_empty() {
         bail!(

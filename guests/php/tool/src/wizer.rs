@@ -46,7 +46,7 @@ impl WizerCommand {
             .inherit_stderr()
             .build();
         // The host's pre-initialisation, which also makes the per-deployment snapshots.
-        let snapshot = host::php::wizer::pre_initialise(&wasm, &self.init_func, ctx, true)
+        let snapshot = host::php::wizer::pre_initialise(&wasm, &self.init_func, ctx, true, None)
             .with_context(|| format!("failed to pre-initialise {}", self.input.display()))?;
         std::fs::write(&self.output, snapshot)
             .with_context(|| format!("failed to write {}", self.output.display()))?;
