@@ -28,6 +28,7 @@
 
 pub mod archive;
 pub mod debian;
+pub mod memo;
 pub mod vendor;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use sha2::{Digest as _, Sha256};
 
 use archive::{EXECUTABLE, Entry, Packing, REGULAR, write_zip};
+use memo::Memo;
 
 /// The architectures the layers are built for: Lambda's two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +284,7 @@ pub fn build_zips(inputs: &Inputs, names: &[&str], out: &Path) -> Result<Vec<Bui
     std::fs::create_dir_all(out)
         .with_context(|| format!("failed to create `{}`", out.display()))?;
     let builder = Builder::new(inputs);
+    builder.memo.prune();
     std::thread::scope(|scope| {
         let builds: Vec<_> = names
             .iter()
@@ -308,17 +311,26 @@ pub fn build(inputs: &Inputs, name: &str, out: &Path) -> Result<Built> {
 /// Builds zips from the inputs.
 struct Builder<'a> {
     inputs: &'a Inputs,
+    memo: Memo,
 }
 
 impl<'a> Builder<'a> {
     fn new(inputs: &'a Inputs) -> Self {
-        Self { inputs }
+        Self {
+            inputs,
+            memo: Memo::in_cache(&inputs.lamp_cache),
+        }
     }
 
     fn build(&self, name: &str, out: &Path) -> Result<Built> {
         let path = out.join(format!("{name}.zip"));
         let failed = || format!("failed to build `{}`", path.display());
-        write_zip(&path, self.entries(name).with_context(failed)?).with_context(failed)?;
+        let entries = self.entries(name).with_context(failed)?;
+        let key = Memo::zip_key(&entries);
+        if !self.memo.copy_to(&key, &path).with_context(failed)? {
+            write_zip(&path, entries).with_context(failed)?;
+            self.memo.put(&key, &std::fs::read(&path)?);
+        }
         let bytes = std::fs::read(&path)?;
         Ok(Built {
             name: name.to_string(),
@@ -326,6 +338,19 @@ impl<'a> Builder<'a> {
             sha256: sha256_hex(&bytes),
             path,
         })
+    }
+
+    /// [`xz_compress`] of `path`, from the memo when it has it.
+    fn xz(&self, path: &Path) -> Result<Vec<u8>> {
+        let data =
+            std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        let key = Memo::xz_key(&data);
+        if let Some(packed) = self.memo.get(&key) {
+            return Ok(packed);
+        }
+        let packed = xz_compress(path)?;
+        self.memo.put(&key, &packed);
+        Ok(packed)
     }
 
     fn entries(&self, name: &str) -> Result<Vec<Entry>> {
@@ -347,7 +372,7 @@ impl<'a> Builder<'a> {
             ],
             ("php-fallback", _) => vec![Entry {
                 packing: Packing::Store,
-                ..Entry::new("lamp/php.wasm.xz", REGULAR, xz_compress(&inputs.php_wasm)?)
+                ..Entry::new("lamp/php.wasm.xz", REGULAR, self.xz(&inputs.php_wasm)?)
             }],
             ("vendor", _) => vendor::entries(&inputs.vendor, &inputs.lamp_cache)?,
             ("hello-php", _) => vec![Entry::from_file(

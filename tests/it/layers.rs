@@ -573,7 +573,9 @@ fn a_php_handler_calls_http_with_guzzle_from_the_vendor_layer() {
 
 /// Builds every zip once more from the inputs `make layers` used, in this process, and compares
 /// it with the zip `make layers` wrote in its own run: the bytes must not change, php.cwasm
-/// (compiled again) included.
+/// (compiled again) included. The zipping and xz (pure functions of their input bytes, minutes
+/// of zopfli) come from lamp-layer's memo when the entries are the same (layer/src/memo.rs);
+/// what could differ, the compiles, is done again. `LAMP_LAYER_MEMO=0` redoes everything.
 #[test]
 fn the_same_inputs_give_byte_identical_zips() {
     let dist = dist();
