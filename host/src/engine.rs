@@ -216,6 +216,14 @@ fn base_config(target: CodeTarget) -> Result<Config> {
         // ...however sparse the image (see `MAX_DENSE_IMAGE_BYTES`).
         .memory_guaranteed_dense_image_size(MAX_DENSE_IMAGE_BYTES);
     poll_where_php_polls(&mut config);
+    // Cranelift's incremental cache (component/functions.rs), where the full host has it: the
+    // code is the same with it or without.
+    #[cfg(feature = "incremental")]
+    if let Some(functions) = crate::component::functions::shared() {
+        config
+            .enable_incremental_compilation(functions)
+            .map_err(anyhow::Error::from)?;
+    }
     if perfmap() {
         // The perf map is written from the code's ELF symbols (kept above only for it).
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -232,6 +240,13 @@ pub fn poll_where_php_polls(config: &mut Config) {
         config.cranelift_flag_set("wasmtime_epoch_poll", EPOCH_POLL);
         config.cranelift_flag_set("wasmtime_epoch_loop_exempt", EPOCH_POLLED);
     }
+}
+
+/// Ends a compile for Cranelift's incremental cache, where the full host has one
+/// (component/functions.rs): keeps what the compile added. Call it after each compile.
+pub fn compiled() {
+    #[cfg(feature = "incremental")]
+    crate::component::functions::flush();
 }
 
 /// Our change to the code wasmtime's translator makes (see [`EPOCH_POLL`]): a new version of

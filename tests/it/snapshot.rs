@@ -492,3 +492,46 @@ fn the_snapshot_run_compiles_the_runtime_once() {
         "the second snapshot compiled the runtime again"
     );
 }
+
+/// Cranelift's incremental cache (host/src/component/functions.rs): a snapshot holds the
+/// runtime's functions, so the snapshot of other code compiles only the few that differ and
+/// adds a pack a fraction of the first one's size.
+#[test]
+fn a_second_snapshot_compiles_only_the_functions_the_first_had_not() {
+    let cache = tempfile::tempdir().unwrap();
+    let packs = || -> Vec<u64> {
+        let Ok(dir) = std::fs::read_dir(cache.path().join("cwasm/functions")) else {
+            return Vec::new();
+        };
+        let mut packs: Vec<(std::time::SystemTime, u64)> = dir
+            .map(|e| e.unwrap().metadata().unwrap())
+            .map(|m| (m.modified().unwrap(), m.len()))
+            .collect();
+        packs.sort();
+        packs.into_iter().map(|(_, size)| size).collect()
+    };
+    for code in ["<?php echo 'one';\n", "<?php echo 'two';\n"] {
+        let app = task(&[("src/index.php", code)]);
+        let out = crate::util::host()
+            .env("LAMP_CACHE", cache.path())
+            .arg("compile")
+            .arg(app.path())
+            .args([
+                "--php-runtime".as_ref(),
+                crate::php::dist("php.wasm").as_os_str(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    }
+    let packs = packs();
+    assert_eq!(packs.len(), 2, "one pack per snapshot compile: {packs:?}");
+    assert!(
+        packs[0] > 10 << 20,
+        "the first compile kept PHP's functions: {packs:?}"
+    );
+    assert!(
+        packs[1] < packs[0] / 4,
+        "the second compile found most functions in the first's pack: {packs:?}"
+    );
+}

@@ -99,7 +99,9 @@ impl CompileCommand {
         // segments every instance its set-up (component/slim.rs).
         let wasm = slim::slim(&wasm)
             .with_context(|| format!("failed to read `{}`", self.module.display()))?;
-        let bytes = engine.precompile_component(&wasm).map_err(|err| {
+        let compiled = engine.precompile_component(&wasm);
+        crate::engine::compiled();
+        let bytes = compiled.map_err(|err| {
             anyhow::Error::from(err).context(format!(
                 "failed to compile `{}` for {target:?}{}",
                 self.module.display(),

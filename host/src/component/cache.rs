@@ -185,7 +185,9 @@ impl Cache {
         if let Some(code) = self.get(engine, &file) {
             return Ok((code, Cached::Hit(file)));
         }
-        let code = T::compile(engine, wasm)?;
+        let code = T::compile(engine, wasm);
+        crate::engine::compiled();
+        let code = code?;
         let kept = self.put(&code, &file);
         Ok((code, Cached::Compiled(kept)))
     }

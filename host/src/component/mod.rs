@@ -11,6 +11,8 @@
 
 pub mod cache;
 mod failure;
+#[cfg(feature = "incremental")]
+pub mod functions;
 mod http;
 pub mod loader;
 pub mod slim;

@@ -16,7 +16,11 @@
 //! changed one as usual ([`Validate::OnInclude`]).
 //!
 //! Building one takes seconds (wizer, then Cranelift on the result), too long for a Lambda cold
-//! start. `host compile DIR` builds it at deploy time into the task root's `.lamp/` folder
+//! start. Most of that is compiling PHP's ~19,000 functions twice, the same for every
+//! snapshot of one runtime, so the full host keeps both: wizer's run maps the compiled
+//! instrumented runtime from the compile cache ([`super::wizer::pre_initialise`]), and the
+//! compile of the result finds all but a few of its functions in Cranelift's incremental cache
+//! (component/functions.rs); only the first snapshot of a runtime pays for them. `host compile DIR` builds it at deploy time into the task root's `.lamp/` folder
 //! ([`write_prebuilt`]), with the hash of the code it holds; the bootstrap and `host run` use it
 //! when that hash is the code's ([`prebuilt`]; the check reads every `.php` file of the task
 //! root once per cold start), and say why not otherwise. Such a snapshot carries the PHP runtime
@@ -235,7 +239,9 @@ pub fn load(
     let (snapshot, mut report) = build(&wasm, deployment, dirs, validate, Some(cache))?;
     let preloaded = started.elapsed();
     let snapshot = crate::component::slim::slim(&snapshot)?;
-    let component = Component::new(engine, &snapshot)
+    let component = Component::new(engine, &snapshot);
+    crate::engine::compiled();
+    let component = component
         .map_err(|e| anyhow!("{e:?}"))
         .context("failed to compile the snapshot")?;
     report.took = started.elapsed();
@@ -275,8 +281,9 @@ pub fn write_prebuilt(
     // As `host compile` does (component/slim.rs): no names read at every cold start, no empty
     // data segments set up in every instance.
     let snapshot = crate::component::slim::slim(&snapshot)?;
-    let bytes = engine
-        .precompile_component(&snapshot)
+    let bytes = engine.precompile_component(&snapshot);
+    crate::engine::compiled();
+    let bytes = bytes
         .map_err(|e| anyhow!("{e:?}"))
         .context("failed to compile the snapshot")?;
     report.took = started.elapsed();
