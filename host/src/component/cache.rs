@@ -175,6 +175,38 @@ impl Cache {
         }
     }
 
+    /// Marks `file` used now (its modification time, which [`Cache::keep_recent`] reads).
+    pub fn touch(&self, file: &Path) {
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(file)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    }
+
+    /// Removes all but the `keep` most recently used (or written) files of this cache whose
+    /// names start with `prefix`: for code that is made anew for every change of its inputs
+    /// (the PHP snapshots: ~40 MB each, one per edit of an app's code before `host serve`),
+    /// which would otherwise fill the disk. A process that has one of them mapped keeps it.
+    pub fn keep_recent(&self, prefix: &str, keep: usize) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".cwasm"))
+            })
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        files.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, path) in files.into_iter().skip(keep) {
+            tracing::debug!("removing `{}`, the least recently used", path.display());
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     /// The cached code for `wasm`, or `wasm` compiled now and cached; says which.
     pub fn get_or_compile<T: Compiled>(
         &self,
@@ -246,6 +278,37 @@ impl Cached {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_most_recently_used_of_a_kind_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let now = std::time::SystemTime::now();
+        for (age, name) in [
+            (3, "s-a.cwasm"),
+            (2, "s-b.cwasm"),
+            (1, "s-c.cwasm"),
+            (9, "other.cwasm"),
+        ] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, name).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(now - std::time::Duration::from_secs(age * 60))
+                .unwrap();
+        }
+        // The oldest, used now, becomes the most recent.
+        cache.touch(&dir.path().join("s-a.cwasm"));
+        cache.keep_recent("s-", 2);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["other.cwasm", "s-a.cwasm", "s-c.cwasm"]);
+    }
 
     #[test]
     fn the_key_depends_on_the_bytes_and_the_kind() {

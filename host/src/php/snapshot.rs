@@ -52,6 +52,12 @@ pub const PREBUILT_FILE: &str = "php-snapshot.cwasm";
 /// The hash of the code it holds ([`Deployment::code_key`]), beside it.
 const PREBUILT_KEY: &str = "php-snapshot.key";
 
+/// The names of the snapshots in the compile cache: `php-snapshot-KEY.cwasm`.
+const SNAPSHOT_PREFIX: &str = "php-snapshot-";
+/// How many of them the cache keeps (the most recently used; ~40 MB each): one is made for
+/// every state of an app's code `host serve` or `host run` starts on.
+const SNAPSHOTS_KEPT: usize = 16;
+
 /// Whether the guest checks a preloaded file again when a request includes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validate {
@@ -231,8 +237,9 @@ pub fn load(
     } else {
         ""
     };
-    let file = cache.file_named(&format!("php-snapshot-{key}{names}.cwasm"));
+    let file = cache.file_named(&format!("{SNAPSHOT_PREFIX}{key}{names}.cwasm"));
     if let Some(component) = cache.get::<Component>(engine, &file) {
+        cache.touch(&file);
         return Ok((component, file.clone(), Source::Cached(file)));
     }
     let started = Instant::now();
@@ -252,6 +259,7 @@ pub fn load(
         "built the PHP snapshot"
     );
     let path = cache.put(&component, &file).unwrap_or(wasm_path);
+    cache.keep_recent(SNAPSHOT_PREFIX, SNAPSHOTS_KEPT);
     Ok((component, path, Source::Built(report)))
 }
 
