@@ -11,13 +11,16 @@
 //!
 //! Entries are written in packs, one file per compile (`pack-*.fns`: a magic line, then
 //! length-prefixed key and value pairs), not one file per function: a compile of PHP adds
-//! ~19,000 of them. All packs are read at a compile's first lookup and dropped at its end
+//! ~19,000 of them. The packs' keys are read at a compile's first lookup (a value is read
+//! from its pack when it is looked up: the packs are not held in memory) and dropped at its end
 //! ([`flush`]), which writes what it added as a new pack, marks the packs it used and removes
 //! the least recently used past [`BUDGET`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::{BufReader, BufWriter, Read as _, Write as _};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
@@ -56,13 +59,20 @@ pub struct FunctionCache {
     state: Mutex<State>,
 }
 
+#[derive(Debug)]
+struct Pack {
+    path: PathBuf,
+    file: File,
+    used: bool,
+}
+
 #[derive(Debug, Default)]
 struct State {
-    /// Every entry of the packs on disk, read at the first lookup since the last flush: the
-    /// value and the pack it is in.
-    known: Option<HashMap<Vec<u8>, (Arc<[u8]>, usize)>>,
-    /// The packs `known` was read from, and whether one of its entries was used.
-    packs: Vec<(PathBuf, bool)>,
+    /// Every key of the packs on disk, read at the first lookup since the last flush: where
+    /// its value is (the pack's index in `packs`, the offset and the length).
+    known: Option<HashMap<Vec<u8>, (usize, u64, usize)>>,
+    /// The packs `known` was read from, open, and whether one of its entries was used.
+    packs: Vec<Pack>,
     /// Entries compiled since the last flush.
     added: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -86,13 +96,13 @@ impl FunctionCache {
             let used: Vec<PathBuf> = state
                 .packs
                 .drain(..)
-                .filter(|(_, used)| *used)
-                .map(|(path, _)| path)
+                .filter(|pack| pack.used)
+                .map(|pack| pack.path)
                 .collect();
             (std::mem::take(&mut state.added), used)
         };
         for pack in &used {
-            let _ = std::fs::File::options()
+            let _ = File::options()
                 .write(true)
                 .open(pack)
                 .and_then(|f| f.set_modified(SystemTime::now()));
@@ -167,44 +177,61 @@ impl FunctionCache {
             .collect()
     }
 
-    /// Reads every pack into `state` (a damaged one up to where it stops making sense).
+    /// Reads every pack's keys into `state` (a damaged pack up to where it stops making sense).
     fn load(&self, state: &mut State) {
         let mut known = HashMap::new();
         for path in self.pack_files() {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
             let index = state.packs.len();
-            let read = read_pack(&path, |key, value| {
-                known.insert(key, (Arc::from(value), index));
+            let read = read_keys(&file, |key, offset, len| {
+                known.insert(key, (index, offset, len));
             });
             if let Err(e) = read {
                 tracing::debug!("ignoring the rest of `{}`: {e}", path.display());
             }
-            state.packs.push((path, false));
+            state.packs.push(Pack {
+                path,
+                file,
+                used: false,
+            });
         }
         state.known = Some(known);
     }
 }
 
-/// Calls `entry` with each key and value of the pack at `path`.
-fn read_pack(path: &Path, mut entry: impl FnMut(Vec<u8>, Vec<u8>)) -> std::io::Result<()> {
-    let mut input = BufReader::new(std::fs::File::open(path)?);
+/// Calls `entry` with each key of the pack `file`, and where its value is (offset, length).
+fn read_keys(file: &File, mut entry: impl FnMut(Vec<u8>, u64, usize)) -> std::io::Result<()> {
+    let size = file.metadata()?.len();
+    let mut input = BufReader::new(file);
     let mut magic = vec![0; MAGIC.len()];
     input.read_exact(&mut magic)?;
     if magic != MAGIC {
         return Err(std::io::Error::other("not a pack of this version"));
     }
-    let mut part = || -> std::io::Result<Option<Vec<u8>>> {
+    let mut at = MAGIC.len() as u64;
+    let len = |input: &mut BufReader<&File>, at: &mut u64| -> std::io::Result<Option<u64>> {
         let mut len = [0; 4];
         match input.read_exact(&mut len) {
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
             other => other?,
         }
-        let mut bytes = vec![0; u32::from_le_bytes(len) as usize];
-        input.read_exact(&mut bytes)?;
-        Ok(Some(bytes))
+        *at += 4;
+        Ok(Some(u32::from_le_bytes(len).into()))
     };
-    while let Some(key) = part()? {
-        let value = part()?.ok_or_else(|| std::io::Error::other("a key without a value"))?;
-        entry(key, value);
+    while let Some(key_len) = len(&mut input, &mut at)? {
+        let mut key = vec![0; key_len as usize];
+        input.read_exact(&mut key)?;
+        at += key_len;
+        let value_len = len(&mut input, &mut at)?
+            .ok_or_else(|| std::io::Error::other("a key without a value"))?;
+        if at + value_len > size {
+            return Err(std::io::Error::other("a value cut short"));
+        }
+        input.seek_relative(value_len as i64)?;
+        entry(key, at, value_len as usize);
+        at += value_len;
     }
     Ok(())
 }
@@ -215,11 +242,14 @@ impl wasmtime::CacheStore for FunctionCache {
         if state.known.is_none() {
             self.load(&mut state);
         }
-        let (value, pack) = state.known.as_ref()?.get(key)?.clone();
-        state.packs[pack].1 = true;
+        let (index, offset, len) = *state.known.as_ref()?.get(key)?;
+        let pack = &mut state.packs[index];
+        let mut value = vec![0; len];
+        pack.file.read_exact_at(&mut value, offset).ok()?;
+        pack.used = true;
         // Cranelift checks that an entry was written by its own version and compiles the
         // function again if it cannot decode it.
-        Some(Cow::Owned(value.to_vec()))
+        Some(Cow::Owned(value))
     }
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
