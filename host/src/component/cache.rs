@@ -200,7 +200,7 @@ impl Cache {
             })
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        files.sort_by(|a, b| b.0.cmp(&a.0));
+        files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         for (_, path) in files.into_iter().skip(keep) {
             tracing::debug!("removing `{}`, the least recently used", path.display());
             let _ = std::fs::remove_file(path);

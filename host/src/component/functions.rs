@@ -156,7 +156,7 @@ impl FunctionCache {
                 Some((meta.modified().ok()?, meta.len(), path))
             })
             .collect();
-        packs.sort_by(|a, b| b.0.cmp(&a.0));
+        packs.sort_by_key(|(modified, _, _)| std::cmp::Reverse(*modified));
         let mut total = 0;
         for (_, size, path) in packs {
             total += size;
