@@ -101,11 +101,10 @@ impl FunctionCache {
                 .collect();
             (std::mem::take(&mut state.added), used)
         };
+        // Marked as the compile cache marks what it maps (what `prune` reads).
+        let packs = super::cache::Cache::new(&self.dir);
         for pack in &used {
-            let _ = File::options()
-                .write(true)
-                .open(pack)
-                .and_then(|f| f.set_modified(SystemTime::now()));
+            packs.touch(pack);
         }
         if added.is_empty() {
             return;
