@@ -348,7 +348,7 @@ impl<'a> Builder<'a> {
         if let Some(packed) = self.memo.get(&key) {
             return Ok(packed);
         }
-        let packed = xz_compress(path)?;
+        let packed = xz_compress_bytes(&data)?;
         self.memo.put(&key, &packed);
         Ok(packed)
     }
@@ -439,10 +439,15 @@ fn precompile(compiler: &Path, arch: Arch, wasm: &Path) -> Result<Vec<u8>> {
 /// The file at `path`, xz-compressed at the highest preset, with a dictionary only as large as
 /// the file needs (the preset's 64 MiB would be what the unpacking bootstrap allocates).
 pub fn xz_compress(path: &Path) -> Result<Vec<u8>> {
-    use liblzma::stream::{Check, Filters, LzmaOptions, PRESET_EXTREME, Stream};
-    use std::io::Write as _;
     let data =
         std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
+    xz_compress_bytes(&data)
+}
+
+/// [`xz_compress`] of bytes already read.
+fn xz_compress_bytes(data: &[u8]) -> Result<Vec<u8>> {
+    use liblzma::stream::{Check, Filters, LzmaOptions, PRESET_EXTREME, Stream};
+    use std::io::Write as _;
     let mut options = LzmaOptions::new_preset(9 | PRESET_EXTREME)?;
     let dict_size = (data.len() as u32)
         .next_power_of_two()
@@ -452,7 +457,7 @@ pub fn xz_compress(path: &Path) -> Result<Vec<u8>> {
     filters.lzma2(&options);
     let stream = Stream::new_stream_encoder(&filters, Check::Crc64)?;
     let mut encoder = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
-    encoder.write_all(&data)?;
+    encoder.write_all(data)?;
     Ok(encoder.finish()?)
 }
 

@@ -20,7 +20,8 @@
 //! snapshot of one runtime, so the full host keeps both: wizer's run maps the compiled
 //! instrumented runtime from the compile cache ([`super::wizer::pre_initialise`]), and the
 //! compile of the result finds all but a few of its functions in Cranelift's incremental cache
-//! (component/functions.rs); only the first snapshot of a runtime pays for them. `host compile DIR` builds it at deploy time into the task root's `.lamp/` folder
+//! (component/functions.rs); only the first snapshot of a runtime pays for them.
+//! `host compile DIR` builds it at deploy time into the task root's `.lamp/` folder
 //! ([`write_prebuilt`]), with the hash of the code it holds; the bootstrap and `host run` use it
 //! when that hash is the code's ([`prebuilt`]; the check reads every `.php` file of the task
 //! root once per cold start), and say why not otherwise. Such a snapshot carries the PHP runtime
